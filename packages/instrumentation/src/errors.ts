@@ -1,0 +1,30 @@
+/** `error.type` for cancellations (consumer `break`, `abort()`, AbortError), distinct from failures. */
+export const ERROR_TYPE_CANCELLED = 'cancelled';
+/** `error.type` for a stream nobody read to its end within `streamIdleTimeoutMs`, or that was garbage collected. */
+export const ERROR_TYPE_ABANDONED = 'abandoned';
+/** `error.type` for a stream whose iterator finished without Ollama's final (`done`) chunk. */
+export const ERROR_TYPE_INCOMPLETE = 'incomplete';
+const ERROR_TYPE_OTHER = '_OTHER';
+
+/**
+ * A low-cardinality `error.type`: the HTTP status of an Ollama `ResponseError` (e.g. `"404"`), `cancelled` for
+ * aborts, otherwise the error's class name (`TypeError` for a refused connection, `Error` for a mid-stream
+ * error line).
+ */
+export function errorType(error: unknown): string {
+  if (typeof error !== 'object' || error === null) return ERROR_TYPE_OTHER;
+  const { name, status_code: statusCode } = error as { name?: unknown; status_code?: unknown };
+  if (name === 'AbortError') return ERROR_TYPE_CANCELLED;
+  if (typeof statusCode === 'number' && Number.isInteger(statusCode)) return String(statusCode);
+  const className = (error as { constructor?: { name?: unknown } }).constructor?.name;
+  if (className === 'DOMException' && typeof name === 'string' && name !== '') return name;
+  return typeof className === 'string' && className !== '' && className !== 'Object' ? className : ERROR_TYPE_OTHER;
+}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string') {
+    return (error as { message: string }).message;
+  }
+  return String(error);
+}

@@ -1,0 +1,92 @@
+/*
+ * Our copy of the semantic-convention names we emit.
+ *
+ * The GenAI conventions are incubating (v1.41 is the last release of them in the main semantic-conventions
+ * repository), so, as the OpenTelemetry JS maintainers advise, we copy the names we use instead of importing
+ * `@opentelemetry/semantic-conventions/incubating` at run time. Ollama-specific names (`ollama.*`) are ours and
+ * are listed in the second half of this file.
+ *
+ * @see https://github.com/open-telemetry/semantic-conventions/tree/v1.41.0/docs/gen-ai
+ */
+
+// --- Stable general attributes ---
+export const ATTR_SERVER_ADDRESS = 'server.address' as const;
+export const ATTR_SERVER_PORT = 'server.port' as const;
+export const ATTR_ERROR_TYPE = 'error.type' as const;
+
+// --- GenAI attributes (v1.41) ---
+export const ATTR_GEN_AI_OPERATION_NAME = 'gen_ai.operation.name' as const;
+export const ATTR_GEN_AI_PROVIDER_NAME = 'gen_ai.provider.name' as const;
+export const ATTR_GEN_AI_REQUEST_MODEL = 'gen_ai.request.model' as const;
+export const ATTR_GEN_AI_REQUEST_TEMPERATURE = 'gen_ai.request.temperature' as const;
+export const ATTR_GEN_AI_REQUEST_TOP_P = 'gen_ai.request.top_p' as const;
+export const ATTR_GEN_AI_REQUEST_TOP_K = 'gen_ai.request.top_k' as const;
+export const ATTR_GEN_AI_REQUEST_MAX_TOKENS = 'gen_ai.request.max_tokens' as const;
+export const ATTR_GEN_AI_REQUEST_SEED = 'gen_ai.request.seed' as const;
+export const ATTR_GEN_AI_REQUEST_STOP_SEQUENCES = 'gen_ai.request.stop_sequences' as const;
+export const ATTR_GEN_AI_REQUEST_FREQUENCY_PENALTY = 'gen_ai.request.frequency_penalty' as const;
+export const ATTR_GEN_AI_REQUEST_PRESENCE_PENALTY = 'gen_ai.request.presence_penalty' as const;
+export const ATTR_GEN_AI_REQUEST_STREAM = 'gen_ai.request.stream' as const;
+export const ATTR_GEN_AI_OUTPUT_TYPE = 'gen_ai.output.type' as const;
+export const ATTR_GEN_AI_RESPONSE_MODEL = 'gen_ai.response.model' as const;
+export const ATTR_GEN_AI_RESPONSE_FINISH_REASONS = 'gen_ai.response.finish_reasons' as const;
+export const ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = 'gen_ai.response.time_to_first_chunk' as const;
+export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens' as const;
+export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens' as const;
+export const ATTR_GEN_AI_EMBEDDINGS_DIMENSION_COUNT = 'gen_ai.embeddings.dimension.count' as const;
+export const ATTR_GEN_AI_TOKEN_TYPE = 'gen_ai.token.type' as const;
+export const ATTR_GEN_AI_INPUT_MESSAGES = 'gen_ai.input.messages' as const;
+export const ATTR_GEN_AI_OUTPUT_MESSAGES = 'gen_ai.output.messages' as const;
+export const ATTR_GEN_AI_SYSTEM_INSTRUCTIONS = 'gen_ai.system_instructions' as const;
+export const ATTR_GEN_AI_TOOL_DEFINITIONS = 'gen_ai.tool.definitions' as const;
+
+export const GEN_AI_PROVIDER_NAME_VALUE_OLLAMA = 'ollama' as const;
+export const GEN_AI_OPERATION_NAME_VALUE_CHAT = 'chat' as const;
+export const GEN_AI_OPERATION_NAME_VALUE_TEXT_COMPLETION = 'text_completion' as const;
+export const GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS = 'embeddings' as const;
+export const GEN_AI_OUTPUT_TYPE_VALUE_JSON = 'json' as const;
+export const GEN_AI_TOKEN_TYPE_VALUE_INPUT = 'input' as const;
+export const GEN_AI_TOKEN_TYPE_VALUE_OUTPUT = 'output' as const;
+
+// --- GenAI metrics (v1.41) ---
+export const METRIC_GEN_AI_CLIENT_OPERATION_DURATION = 'gen_ai.client.operation.duration' as const;
+export const METRIC_GEN_AI_CLIENT_TOKEN_USAGE = 'gen_ai.client.token.usage' as const;
+export const METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK = 'gen_ai.client.operation.time_to_first_chunk' as const;
+export const METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK =
+  'gen_ai.client.operation.time_per_output_chunk' as const;
+
+// --- GenAI events (v1.41) ---
+export const EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS = 'gen_ai.client.inference.operation.details' as const;
+
+/** Bucket advice from the v1.41 metric definitions. */
+export const GEN_AI_DURATION_BUCKETS = [
+  0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+export const GEN_AI_TOKEN_BUCKETS = [
+  1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+];
+
+// --- Ollama-specific attributes (ours) ---
+export const ATTR_OLLAMA_REQUEST_KEEP_ALIVE = 'ollama.request.keep_alive' as const;
+export const ATTR_OLLAMA_REQUEST_THINK = 'ollama.request.think' as const;
+export const ATTR_OLLAMA_REQUEST_NUM_CTX = 'ollama.request.num_ctx' as const;
+export const ATTR_OLLAMA_RESPONSE_TOTAL_DURATION = 'ollama.response.total_duration' as const;
+export const ATTR_OLLAMA_RESPONSE_LOAD_DURATION = 'ollama.response.load_duration' as const;
+export const ATTR_OLLAMA_RESPONSE_PROMPT_EVAL_DURATION = 'ollama.response.prompt_eval_duration' as const;
+export const ATTR_OLLAMA_RESPONSE_EVAL_DURATION = 'ollama.response.eval_duration' as const;
+
+// --- Ollama-specific metrics (ours) ---
+export const METRIC_OLLAMA_LOAD_DURATION = 'ollama.load.duration' as const;
+export const METRIC_OLLAMA_PROMPT_EVAL_DURATION = 'ollama.prompt_eval.duration' as const;
+export const METRIC_OLLAMA_EVAL_DURATION = 'ollama.eval.duration' as const;
+export const METRIC_OLLAMA_PROMPT_EVAL_TOKENS_PER_SECOND = 'ollama.prompt_eval.tokens_per_second' as const;
+export const METRIC_OLLAMA_EVAL_TOKENS_PER_SECOND = 'ollama.eval.tokens_per_second' as const;
+
+/** Model loads span milliseconds (warm) to minutes (cold start from disk). */
+export const OLLAMA_LOAD_DURATION_BUCKETS = [
+  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320,
+];
+/** Decode runs at ~1-300 tokens/s, prefill at up to tens of thousands. */
+export const OLLAMA_TOKENS_PER_SECOND_BUCKETS = [
+  1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000,
+];
