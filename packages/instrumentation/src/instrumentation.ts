@@ -65,7 +65,9 @@ export class OllamaInstrumentation extends InstrumentationBase<OllamaInstrumenta
           describe(target),
       );
     }
-    return this._patchPrototype(proto as ClientPrototype) ? () => this._unpatchPrototype(proto as ClientPrototype) : () => {};
+    return this._patchPrototype(proto as ClientPrototype)
+      ? () => this._unpatchPrototype(proto as ClientPrototype)
+      : () => {};
   }
 
   private _patchExports(moduleExports: unknown): void {

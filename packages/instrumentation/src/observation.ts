@@ -14,8 +14,20 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import { commonAttributes, requestAttributes, requestModel, responseAttributes, serverAttributes } from './attributes.js';
-import { ERROR_TYPE_ABANDONED, ERROR_TYPE_CANCELLED, ERROR_TYPE_INCOMPLETE, errorMessage, errorType } from './errors.js';
+import {
+  commonAttributes,
+  requestAttributes,
+  requestModel,
+  responseAttributes,
+  serverAttributes,
+} from './attributes.js';
+import {
+  ERROR_TYPE_ABANDONED,
+  ERROR_TYPE_CANCELLED,
+  ERROR_TYPE_INCOMPLETE,
+  errorMessage,
+  errorType,
+} from './errors.js';
 import type { OllamaClient, OllamaRequest, OllamaResponse } from './internal-types.js';
 import type { GenAiInstruments } from './metrics.js';
 import type { OperationSpec } from './operations.js';
@@ -135,7 +147,8 @@ export class CallObservation {
         this.host.instruments.timePerOutputChunk.record((now - this.lastChunkAt) / 1000, this.metricAttributes);
       }
       this.lastChunkAt = now;
-      if ((chunk as OllamaResponse | undefined)?.done === true) this.end({ response: chunk as OllamaResponse, endedAt: now });
+      if ((chunk as OllamaResponse | undefined)?.done === true)
+        this.end({ response: chunk as OllamaResponse, endedAt: now });
     } catch (error) {
       this.host.diag.error('failed to record an Ollama stream chunk', error);
     }
@@ -209,7 +222,6 @@ export class CallObservation {
     if (idleFor >= timeout) this.abandon();
     else this.armIdleTimer(timeout - idleFor);
   }
-
 }
 
 function asResponse(value: unknown): OllamaResponse {

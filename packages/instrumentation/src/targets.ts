@@ -14,7 +14,11 @@ import { dirname, join, resolve } from 'node:path';
  */
 export function findClientPrototype(target: unknown): object | undefined {
   let base: object | undefined;
-  for (let proto = startingPrototype(target); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+  for (
+    let proto = startingPrototype(target);
+    proto && proto !== Object.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
     if (Object.hasOwn(proto, 'chat')) base = proto;
   }
   return base;

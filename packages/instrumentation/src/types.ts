@@ -1,5 +1,5 @@
-import type { InstrumentationConfig } from '@opentelemetry/instrumentation';
 import type { LoggerProvider, MeterProvider, TracerProvider } from '@opentelemetry/api';
+import type { InstrumentationConfig } from '@opentelemetry/instrumentation';
 
 /** Configuration of {@link OllamaInstrumentation} and {@link instrumentOllama}. */
 export interface OllamaInstrumentationConfig extends InstrumentationConfig {
