@@ -98,7 +98,7 @@ async function handleInference(ctx: InferenceContext, body: Body, route: 'chat' 
     await answerLoadOrUnload(ctx, body, model, route);
     return;
   }
-  await generate(ctx, planGeneration(body, model, route));
+  await generate(ctx, planGeneration(body, model, route, ctx.settings.chunks));
 }
 
 function validate(registry: ModelRegistry, body: Body, route: 'chat' | 'generate'): DoubleModel {
@@ -166,10 +166,10 @@ async function answerLoadOrUnload(
   ctx.exchange.json(200, response);
 }
 
-function planGeneration(body: Body, model: DoubleModel, route: 'chat' | 'generate'): GenerationPlan {
+function planGeneration(body: Body, model: DoubleModel, route: 'chat' | 'generate', chunks: number): GenerationPlan {
   const prompt = route === 'chat' ? chatPromptText(body) : String(body.prompt ?? '');
   const toolCalls = route === 'chat' ? plannedToolCalls(body) : undefined;
-  const answer = toolCalls ? '' : answerText(body, route, prompt);
+  const answer = toolCalls ? '' : longEnough(answerText(body, route, prompt), chunks);
   const thinking = wantsThinking(body.think) ? tokenize(thinkingText()) : [];
   const budget = tokenBudget(body.options?.num_predict);
   const content = toolCalls ? [] : tokenize(answer);
@@ -188,6 +188,13 @@ function planGeneration(body: Body, model: DoubleModel, route: 'chat' | 'generat
     truncated: keptThinking.length + keptContent.length < thinking.length + content.length,
     contextSeed: route === 'generate' && body.raw !== true ? prompt : undefined,
   };
+}
+
+/** A stream asked for more chunks than the answer has tokens: the model "keeps talking" by repeating it. */
+function longEnough(answer: string, chunks: number): string {
+  const tokens = tokenize(answer).length;
+  if (tokens === 0 || tokens >= chunks) return answer;
+  return Array.from({ length: Math.ceil(chunks / tokens) }, () => answer).join(' ');
 }
 
 function tokenBudget(numPredict: unknown): number {
