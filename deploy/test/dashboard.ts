@@ -1,0 +1,83 @@
+/*
+ * The PromQL in the Grafana dashboards: every Prometheus target's `expr` and every query variable, with
+ * Grafana's variables replaced by values Prometheus accepts, so each can be sent to /api/v1/query.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deployDir } from './tools.js';
+
+export const dashboardsDir = join(deployDir, 'grafana', 'dashboards');
+
+export interface DashboardExpr {
+  dashboard: string;
+  /** Panel title, or `$name` for a template variable. */
+  where: string;
+  /** As written in the JSON. */
+  raw: string;
+  /** With Grafana variables substituted: ready for Prometheus. */
+  expr: string;
+}
+
+export function loadDashboards(): { file: string; json: any }[] {
+  return readdirSync(dashboardsDir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => ({ file: f, json: JSON.parse(readFileSync(join(dashboardsDir, f), 'utf8')) }));
+}
+
+/** Panels including those nested in collapsed rows. */
+export function allPanels(dashboard: any): any[] {
+  return (dashboard.panels ?? []).flatMap((p: any) => [p, ...(p.panels ?? [])]);
+}
+
+const isPrometheus = (ds: any) => ds === undefined || ds === null || ds.type === 'prometheus';
+
+/**
+ * Grafana variables -> PromQL-safe values: multi-value "All" selections become `.*` (they are only used in =~
+ * matchers), ranges become fixed durations. `values` overrides per variable.
+ */
+export function substituteVariables(expr: string, values: Record<string, string> = {}): string {
+  const builtins: Record<string, string> = {
+    __rate_interval: '1m',
+    __interval: '15s',
+    __range: '1h',
+    ...values,
+  };
+  return expr.replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)/g, (_m, braced: string, plain: string) => {
+    const name = braced ?? plain;
+    return builtins[name] ?? '.*';
+  });
+}
+
+/** `label_values(selector, label)` -> a PromQL query returning the same label values. */
+export function variableToPromQL(query: string): string {
+  const m = query.trim().match(/^label_values\((.*),\s*(\w+)\s*\)$/s);
+  if (m) return `count by (${m[2]}) (${m[1]})`;
+  const l = query.trim().match(/^label_values\(\s*(\w+)\s*\)$/);
+  if (l) return `count by (${l[1]}) ({${l[1]}!=""})`;
+  const q = query.trim().match(/^query_result\((.*)\)$/s);
+  if (q) return q[1];
+  throw new Error(`unsupported variable query: ${query}`);
+}
+
+export function dashboardExpressions(values: Record<string, string> = {}): DashboardExpr[] {
+  const out: DashboardExpr[] = [];
+  for (const { file, json } of loadDashboards()) {
+    for (const v of json.templating?.list ?? []) {
+      if (v.type !== 'query' || !isPrometheus(v.datasource)) continue;
+      const raw = typeof v.query === 'string' ? v.query : v.query.query;
+      out.push({ dashboard: file, where: `$${v.name}`, raw, expr: substituteVariables(variableToPromQL(raw), values) });
+    }
+    for (const panel of allPanels(json)) {
+      for (const target of panel.targets ?? []) {
+        if (!target.expr || !isPrometheus(target.datasource ?? panel.datasource)) continue;
+        out.push({
+          dashboard: file,
+          where: `${panel.title} [${target.refId}]`,
+          raw: target.expr,
+          expr: substituteVariables(target.expr, values),
+        });
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,68 @@
+/*
+ * Where the deploy tools live (.tools/, filled by deploy/tools/install.sh) and whether the tests can run.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const deployDir = join(repoRoot, 'deploy');
+export const toolsDir = process.env.OLLAMA_OTEL_TOOLS_DIR ?? join(repoRoot, '.tools');
+
+export const tools = {
+  prometheus: join(toolsDir, 'bin', 'prometheus'),
+  promtool: join(toolsDir, 'bin', 'promtool'),
+  dockerCompose: join(toolsDir, 'bin', 'docker-compose'),
+};
+
+function check(): string | undefined {
+  for (const [name, path] of Object.entries(tools)) {
+    if (!existsSync(path)) return `${name} not found at ${path}`;
+    try {
+      execFileSync(path, [name === 'dockerCompose' ? 'version' : '--version'], { stdio: 'pipe', timeout: 10_000 });
+    } catch (error) {
+      return `${path} does not run: ${(error as Error).message}`;
+    }
+  }
+  return undefined;
+}
+
+const problem = check();
+
+/**
+ * Why the deploy tests cannot run here, or undefined when they can. They skip only when the tools are missing,
+ * unless OLLAMA_OTEL_REQUIRE_DEPLOY_TOOLS=1 (CI), which turns a missing tool into a failure.
+ */
+export const toolsSkipReason: string | undefined = problem
+  ? `deploy tools unavailable (${problem}); run \`bash deploy/tools/install.sh\``
+  : undefined;
+
+if (toolsSkipReason) {
+  if (process.env.OLLAMA_OTEL_REQUIRE_DEPLOY_TOOLS === '1') {
+    throw new Error(`${toolsSkipReason} (OLLAMA_OTEL_REQUIRE_DEPLOY_TOOLS=1)`);
+  }
+  console.warn(`SKIPPING deploy/ tests: ${toolsSkipReason}`);
+}
+
+/** Runs a tool; returns its stdout, or throws with stdout+stderr in the message. */
+export function run(
+  file: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; cleanEnv?: boolean } = {},
+): string {
+  // cleanEnv: only PATH and HOME from the caller, so a developer's exported settings cannot change the result.
+  const base = options.cleanEnv ? { PATH: process.env.PATH, HOME: process.env.HOME } : process.env;
+  try {
+    return execFileSync(file, args, {
+      cwd: options.cwd ?? repoRoot,
+      env: { ...base, ...options.env },
+      encoding: 'utf8',
+      stdio: 'pipe',
+      timeout: 30_000,
+    });
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`${file} ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
+}
