@@ -212,7 +212,7 @@ describe.skipIf(toolsSkipReason)('scrape mode: prometheus-scrape.yml on exporter
   });
 
   it('triggers the alerts this traffic should trigger, and only those', async () => {
-    // The fixture: 1 of 6 calls failed with 404 (AbortError not counted) -> 16.7% errors, above both burn
+    // The fixture: 1 of 6 calls failed with 404 (cancelled not counted) -> 16.7% errors, above both burn
     // thresholds; 2 cold starts per scrape; GPU framebuffer 96% full. Everything else is healthy.
     const firing: string[] = [];
     for (const rule of (await prom.rules()).filter((r) => r.type === 'alerting')) {
