@@ -6,8 +6,9 @@ import {
 } from '@opentelemetry/instrumentation';
 import { GenAiInstruments } from './metrics.js';
 import type { ObservationHost } from './observation.js';
-import { GENAI_OPERATIONS } from './operations.js';
+import { OBSERVED_OPERATIONS } from './operations.js';
 import { createOperationWrapper } from './patch.js';
+import { resolveSettings, type Settings } from './settings.js';
 import { findClientPrototype } from './targets.js';
 import type { OllamaInstrumentationConfig } from './types.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.js';
@@ -21,8 +22,9 @@ type ClientPrototype = Record<PropertyKey, unknown>;
 
 /**
  * OpenTelemetry instrumentation for the `ollama` client (ollama-js): GenAI semantic-convention spans and metrics
- * for `chat`, `generate`, `embed` and `embeddings`. Register it with `NodeSDK({ instrumentations })` or
- * `registerInstrumentations()` before `ollama` is loaded; without loader hooks, use `instrumentOllama()`.
+ * for `chat`, `generate`, `embed` and `embeddings`, and `ollama.*` spans for model-management calls. Register it
+ * with `NodeSDK({ instrumentations })` or `registerInstrumentations()` before `ollama` is loaded; without loader
+ * hooks, use `instrumentOllama()`.
  */
 export class OllamaInstrumentation extends InstrumentationBase<OllamaInstrumentationConfig> {
   // `declare`: the base constructor calls _updateMetricInstruments() before field initialisers would run.
@@ -91,7 +93,7 @@ export class OllamaInstrumentation extends InstrumentationBase<OllamaInstrumenta
       return false;
     }
     const host = this._observationHost();
-    for (const spec of GENAI_OPERATIONS) {
+    for (const spec of OBSERVED_OPERATIONS) {
       const method = proto[spec.method];
       if (typeof method !== 'function' || isWrapped(method)) continue;
       this._wrap(proto, spec.method, createOperationWrapper(spec, host) as never);
@@ -102,7 +104,7 @@ export class OllamaInstrumentation extends InstrumentationBase<OllamaInstrumenta
 
   private _unpatchPrototype(proto: ClientPrototype): void {
     if (proto[PATCHED_BY] !== this) return;
-    for (const spec of GENAI_OPERATIONS) {
+    for (const spec of OBSERVED_OPERATIONS) {
       if (isWrapped(proto[spec.method])) this._unwrap(proto, spec.method);
     }
     delete proto[PATCHED_BY];
@@ -111,6 +113,7 @@ export class OllamaInstrumentation extends InstrumentationBase<OllamaInstrumenta
   private _observationHost(): ObservationHost {
     if (this._host === undefined) {
       const self = this;
+      let resolved: { config: OllamaInstrumentationConfig; settings: Settings } | undefined;
       this._host = {
         get tracer() {
           return self.tracer;
@@ -121,6 +124,14 @@ export class OllamaInstrumentation extends InstrumentationBase<OllamaInstrumenta
         diag: this._diag,
         get streamIdleTimeoutMs() {
           return self.getConfig().streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS;
+        },
+        get logger() {
+          return self.logger;
+        },
+        get settings() {
+          const config = self.getConfig();
+          if (resolved?.config !== config) resolved = { config, settings: resolveSettings(config, self._diag) };
+          return resolved.settings;
         },
       };
     }

@@ -2,7 +2,7 @@
  * The metric instruments and how a finished call is recorded into them. Everything is recorded from the
  * response itself, never from span data, so metrics stay complete when traces are sampled out.
  */
-import type { Attributes, Histogram, Meter } from '@opentelemetry/api';
+import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
 import { nanosToSeconds, tokenCount } from './attributes.js';
 import type { OllamaResponse } from './internal-types.js';
 import {
@@ -15,12 +15,15 @@ import {
   METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
   METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
   METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
+  METRIC_OLLAMA_CLIENT_OPERATION_DURATION,
   METRIC_OLLAMA_EVAL_DURATION,
   METRIC_OLLAMA_EVAL_TOKENS_PER_SECOND,
   METRIC_OLLAMA_LOAD_DURATION,
+  METRIC_OLLAMA_MODEL_COLD_STARTS,
   METRIC_OLLAMA_PROMPT_EVAL_DURATION,
   METRIC_OLLAMA_PROMPT_EVAL_TOKENS_PER_SECOND,
   OLLAMA_LOAD_DURATION_BUCKETS,
+  OLLAMA_OPERATION_DURATION_BUCKETS,
   OLLAMA_TOKENS_PER_SECOND_BUCKETS,
 } from './semconv.js';
 
@@ -34,6 +37,8 @@ export class GenAiInstruments {
   readonly evalDuration: Histogram;
   readonly promptEvalTokensPerSecond: Histogram;
   readonly evalTokensPerSecond: Histogram;
+  readonly coldStarts: Counter;
+  readonly managementOperationDuration: Histogram;
 
   constructor(meter: Meter) {
     const seconds = (name: string, description: string, buckets = GEN_AI_DURATION_BUCKETS) =>
@@ -74,6 +79,15 @@ export class GenAiInstruments {
       'Prefill speed: prompt_eval_count / prompt_eval_duration.',
     );
     this.evalTokensPerSecond = rate(METRIC_OLLAMA_EVAL_TOKENS_PER_SECOND, 'Decode speed: eval_count / eval_duration.');
+    this.coldStarts = meter.createCounter(METRIC_OLLAMA_MODEL_COLD_STARTS, {
+      description: 'Calls for which Ollama had to load the model (load_duration above coldStartThresholdMs).',
+      unit: '{event}',
+    });
+    this.managementOperationDuration = seconds(
+      METRIC_OLLAMA_CLIENT_OPERATION_DURATION,
+      'Duration of Ollama model-management calls (pull, push, create, delete, copy, list, show, ps, version...).',
+      OLLAMA_OPERATION_DURATION_BUCKETS,
+    );
   }
 
   /** Token usage, only for the counts Ollama reported. */

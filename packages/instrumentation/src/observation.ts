@@ -1,26 +1,22 @@
 /*
  * One observed call. Every path (plain result, streamed chunks, thrown error, consumer `break`, `abort()`,
- * abandoned stream) ends in `end()`, which runs once: response attributes, metrics, span end. Every public
- * method is guarded: a telemetry failure is logged through the diag logger and never reaches user code.
+ * abandoned stream) ends in `end()`, which runs once: the call's recorder (GenAI or model management) records
+ * the outcome, then error status, the response hook, span end. Every public method is guarded: a telemetry
+ * failure is logged through the diag logger and never reaches user code.
  */
 import {
   type Attributes,
   type Context,
   context,
   type DiagLogger,
+  type Logger,
   type Span,
   SpanKind,
   SpanStatusCode,
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import {
-  commonAttributes,
-  requestAttributes,
-  requestModel,
-  responseAttributes,
-  serverAttributes,
-} from './attributes.js';
+import { hrTimeOf } from './clock.js';
 import {
   ERROR_TYPE_ABANDONED,
   ERROR_TYPE_CANCELLED,
@@ -28,10 +24,13 @@ import {
   errorMessage,
   errorType,
 } from './errors.js';
-import type { OllamaClient, OllamaRequest, OllamaResponse } from './internal-types.js';
+import { describeGenAiCall, GenAiRecorder } from './genai-call.js';
+import type { OllamaResponse } from './internal-types.js';
+import { describeManagementCall, ManagementRecorder } from './management.js';
 import type { GenAiInstruments } from './metrics.js';
 import type { OperationSpec } from './operations.js';
-import { ATTR_ERROR_TYPE, ATTR_GEN_AI_RESPONSE_MODEL, ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK } from './semconv.js';
+import { ATTR_ERROR_TYPE } from './semconv.js';
+import type { Settings } from './settings.js';
 
 /** What an observation needs from the instrumentation, read at call time so provider changes apply. */
 export interface ObservationHost {
@@ -39,9 +38,41 @@ export interface ObservationHost {
   readonly instruments: GenAiInstruments;
   readonly diag: DiagLogger;
   readonly streamIdleTimeoutMs: number;
+  readonly logger: Logger;
+  /** The resolved configuration; a call keeps the settings it started with. */
+  readonly settings: Settings;
 }
 
-interface Outcome {
+/** What is known about a call before its request is sent. */
+export interface CallDescription {
+  spanName: string;
+  spanAttributes: Attributes;
+  /** The attributes every metric point of the call shares. */
+  metricAttributes: Attributes;
+}
+
+/** A started call, as its recorder sees it. */
+export interface CallState {
+  readonly host: ObservationHost;
+  readonly spec: OperationSpec;
+  readonly settings: Settings;
+  readonly span: Span;
+  /** The span's context. */
+  readonly context: Context;
+  /** `performance.now()` when the call started. */
+  readonly startedAt: number;
+  readonly metricAttributes: Attributes;
+}
+
+/** What a kind of call records; both methods run inside the observation's guards. */
+export interface CallRecorder {
+  /** One streamed chunk (hot path: keep it cheap); true when it is the final one. */
+  chunk(chunk: unknown, now: number): boolean;
+  /** Once, before the span ends: response attributes, metrics, content. */
+  end(outcome: Outcome, endedAt: number): void;
+}
+
+export interface Outcome {
   response?: OllamaResponse;
   error?: unknown;
   errorType?: string;
@@ -53,38 +84,46 @@ interface Outcome {
 /** Ends the spans of streams that were garbage collected before anyone finished them. */
 const collectedStreams = new FinalizationRegistry<CallObservation>((observation) => observation.abandon());
 
-export class CallObservation {
-  readonly span: Span;
+export class CallObservation implements CallState {
   readonly context: Context;
-  private readonly startedAt = performance.now();
   private ended = false;
-  private firstChunkAt = -1;
-  private lastChunkAt = -1;
   private lastActivityAt = -1;
   private pendingReads = 0;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
 
+  private readonly recorder: CallRecorder;
+
   private constructor(
-    private readonly host: ObservationHost,
-    private readonly metricAttributes: Attributes,
-    span: Span,
+    readonly host: ObservationHost,
+    readonly spec: OperationSpec,
+    readonly settings: Settings,
+    readonly span: Span,
+    readonly startedAt: number,
+    readonly metricAttributes: Attributes,
+    request: unknown,
   ) {
-    this.span = span;
     this.context = trace.setSpan(context.active(), span);
+    this.recorder = spec.kind === 'management' ? new ManagementRecorder(this) : new GenAiRecorder(this, request);
   }
 
   static start(host: ObservationHost, spec: OperationSpec, client: unknown, request: unknown): CallObservation {
-    const ollamaRequest = (typeof request === 'object' && request !== null ? request : undefined) as
-      | OllamaRequest
-      | undefined;
-    const model = requestModel(ollamaRequest);
-    const server = serverAttributes((client as OllamaClient | undefined)?.config?.host);
-    const common = commonAttributes(spec, model, server);
-    const span = host.tracer.startSpan(model === undefined ? spec.operationName : `${spec.operationName} ${model}`, {
+    const settings = host.settings;
+    const call =
+      spec.kind === 'management'
+        ? describeManagementCall(spec, client, request)
+        : describeGenAiCall(spec, client, request);
+    const startedAt = performance.now();
+    const span = host.tracer.startSpan(call.spanName, {
       kind: SpanKind.CLIENT,
-      attributes: { ...common, ...requestAttributes(ollamaRequest) },
+      startTime: hrTimeOf(startedAt),
+      attributes: call.spanAttributes,
     });
-    return new CallObservation(host, common, span);
+    const observation = new CallObservation(host, spec, settings, span, startedAt, call.metricAttributes, request);
+    const { requestHook } = settings;
+    if (requestHook !== undefined) {
+      observation.runHook('requestHook', () => requestHook(span, { method: spec.method, request }));
+    }
+    return observation;
   }
 
   get isEnded(): boolean {
@@ -131,24 +170,14 @@ export class CallObservation {
     this.lastActivityAt = performance.now();
   }
 
-  /** A chunk arrived from the stream; the `done` chunk ends the call. */
+  /** A chunk arrived from the stream; the final chunk (`done`, or `status: "success"` for progress) ends the call. */
   chunk(chunk: unknown): void {
     this.pendingReads--;
     if (this.ended) return;
     try {
       const now = performance.now();
       this.lastActivityAt = now;
-      if (this.firstChunkAt < 0) {
-        this.firstChunkAt = now;
-        const timeToFirstChunk = (now - this.startedAt) / 1000;
-        this.span.setAttribute(ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, timeToFirstChunk);
-        this.host.instruments.timeToFirstChunk.record(timeToFirstChunk, this.metricAttributes);
-      } else {
-        this.host.instruments.timePerOutputChunk.record((now - this.lastChunkAt) / 1000, this.metricAttributes);
-      }
-      this.lastChunkAt = now;
-      if ((chunk as OllamaResponse | undefined)?.done === true)
-        this.end({ response: chunk as OllamaResponse, endedAt: now });
+      if (this.recorder.chunk(chunk, now)) this.end({ response: chunk as OllamaResponse, endedAt: now });
     } catch (error) {
       this.host.diag.error('failed to record an Ollama stream chunk', error);
     }
@@ -172,29 +201,27 @@ export class CallObservation {
     try {
       this.release();
       const endedAt = outcome.endedAt ?? performance.now();
-      const attributes = this.metricAttributesFor(outcome);
-      if (outcome.response !== undefined) this.recordResponse(outcome.response, attributes);
+      this.recorder.end(outcome, endedAt);
       if (outcome.errorType !== undefined) this.recordError(outcome);
-      this.host.instruments.operationDuration.record((endedAt - this.startedAt) / 1000, attributes);
-      this.span.end(performance.timeOrigin + endedAt);
+      else if (outcome.response !== undefined) this.runResponseHook(outcome.response);
+      this.span.end(hrTimeOf(endedAt));
     } catch (error) {
       this.host.diag.error('failed to finish an Ollama span', error);
       safeEnd(this.span);
     }
   }
 
-  private metricAttributesFor(outcome: Outcome): Attributes {
-    const attributes = { ...this.metricAttributes };
-    const model = outcome.response?.model;
-    if (typeof model === 'string' && model !== '') attributes[ATTR_GEN_AI_RESPONSE_MODEL] = model;
-    if (outcome.errorType !== undefined) attributes[ATTR_ERROR_TYPE] = outcome.errorType;
-    return attributes;
+  private runResponseHook(response: OllamaResponse): void {
+    const hook = this.settings.responseHook;
+    if (hook !== undefined) this.runHook('responseHook', () => hook(this.span, { method: this.spec.method, response }));
   }
 
-  private recordResponse(response: OllamaResponse, attributes: Attributes): void {
-    if (this.span.isRecording()) this.span.setAttributes(responseAttributes(response));
-    this.host.instruments.recordTokenUsage(response, attributes);
-    this.host.instruments.recordServerTimings(response, attributes);
+  private runHook(name: string, run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.host.diag.error(`${name} threw; ignored`, error);
+    }
   }
 
   private recordError(outcome: Outcome): void {

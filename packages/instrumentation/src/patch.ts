@@ -6,6 +6,7 @@
 import { context } from '@opentelemetry/api';
 import { CallObservation, type ObservationHost } from './observation.js';
 import type { OperationSpec } from './operations.js';
+import { propagationContext } from './propagation.js';
 import { followStream, isStream } from './stream.js';
 
 type Method = (this: unknown, ...args: unknown[]) => unknown;
@@ -13,11 +14,13 @@ type Method = (this: unknown, ...args: unknown[]) => unknown;
 export function createOperationWrapper(spec: OperationSpec, host: ObservationHost): (original: Method) => Method {
   return function wrapOperation(original: Method): Method {
     return function observedOperation(this: unknown, ...args: unknown[]): unknown {
+      if (spec.kind === 'management' && !host.settings.managementSpans) return original.apply(this, args);
       const observation = startObservation(host, spec, this, args[0]);
       if (observation === undefined) return original.apply(this, args);
+      const callContext = propagationContext(observation.settings, this, observation.context, host.diag);
       let result: unknown;
       try {
-        result = context.with(observation.context, original, this, ...args);
+        result = context.with(callContext, original, this, ...args);
       } catch (error) {
         observation.fail(error);
         throw error;

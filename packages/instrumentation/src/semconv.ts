@@ -75,6 +75,31 @@ export const ATTR_OLLAMA_RESPONSE_TOTAL_DURATION = 'ollama.response.total_durati
 export const ATTR_OLLAMA_RESPONSE_LOAD_DURATION = 'ollama.response.load_duration' as const;
 export const ATTR_OLLAMA_RESPONSE_PROMPT_EVAL_DURATION = 'ollama.response.prompt_eval_duration' as const;
 export const ATTR_OLLAMA_RESPONSE_EVAL_DURATION = 'ollama.response.eval_duration' as const;
+/** Seconds of `total_duration` that load, prompt eval and eval do not explain (queueing, overhead). */
+export const ATTR_OLLAMA_RESPONSE_OVERHEAD_DURATION = 'ollama.response.overhead_duration' as const;
+export const ATTR_OLLAMA_MODEL_COLD_START = 'ollama.model.cold_start' as const;
+
+// Server phases as child spans of the GenAI span.
+export const SPAN_OLLAMA_LOAD = 'ollama.load' as const;
+export const SPAN_OLLAMA_PROMPT_EVAL = 'ollama.prompt_eval' as const;
+export const SPAN_OLLAMA_EVAL = 'ollama.eval' as const;
+export const ATTR_OLLAMA_PHASE_TOKEN_COUNT = 'ollama.phase.token_count' as const;
+export const ATTR_OLLAMA_PHASE_TOKENS_PER_SECOND = 'ollama.phase.tokens_per_second' as const;
+
+// Model-management operations (pull, push, create, delete, copy, list, show, ps, version, web search/fetch).
+export const ATTR_OLLAMA_OPERATION_NAME = 'ollama.operation.name' as const;
+export const ATTR_OLLAMA_MODEL_NAME = 'ollama.model.name' as const;
+export const ATTR_OLLAMA_COPY_DESTINATION = 'ollama.copy.destination' as const;
+export const ATTR_OLLAMA_OPERATION_STATUS = 'ollama.operation.status' as const;
+export const ATTR_OLLAMA_MODEL_COUNT = 'ollama.model.count' as const;
+export const ATTR_OLLAMA_SERVER_VERSION = 'ollama.server.version' as const;
+export const ATTR_OLLAMA_PROGRESS_UPDATES = 'ollama.progress.updates' as const;
+export const ATTR_OLLAMA_PROGRESS_LAYERS = 'ollama.progress.layers' as const;
+export const ATTR_OLLAMA_PROGRESS_TOTAL_BYTES = 'ollama.progress.total_bytes' as const;
+export const ATTR_OLLAMA_PROGRESS_COMPLETED_BYTES = 'ollama.progress.completed_bytes' as const;
+export const ATTR_OLLAMA_PROGRESS_STATUS = 'ollama.progress.status' as const;
+export const ATTR_OLLAMA_PROGRESS_DIGEST = 'ollama.progress.digest' as const;
+export const EVENT_OLLAMA_PROGRESS = 'ollama.progress' as const;
 
 // --- Ollama-specific metrics (ours) ---
 export const METRIC_OLLAMA_LOAD_DURATION = 'ollama.load.duration' as const;
@@ -82,6 +107,8 @@ export const METRIC_OLLAMA_PROMPT_EVAL_DURATION = 'ollama.prompt_eval.duration' 
 export const METRIC_OLLAMA_EVAL_DURATION = 'ollama.eval.duration' as const;
 export const METRIC_OLLAMA_PROMPT_EVAL_TOKENS_PER_SECOND = 'ollama.prompt_eval.tokens_per_second' as const;
 export const METRIC_OLLAMA_EVAL_TOKENS_PER_SECOND = 'ollama.eval.tokens_per_second' as const;
+export const METRIC_OLLAMA_MODEL_COLD_STARTS = 'ollama.model.cold_starts' as const;
+export const METRIC_OLLAMA_CLIENT_OPERATION_DURATION = 'ollama.client.operation.duration' as const;
 
 /** Model loads span milliseconds (warm) to minutes (cold start from disk). */
 export const OLLAMA_LOAD_DURATION_BUCKETS = [
@@ -90,4 +117,9 @@ export const OLLAMA_LOAD_DURATION_BUCKETS = [
 /** Decode runs at ~1-300 tokens/s, prefill at up to tens of thousands. */
 export const OLLAMA_TOKENS_PER_SECOND_BUCKETS = [
   1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000,
+];
+
+/** Model-management calls take milliseconds (list, show) to many minutes (pulling a large model). */
+export const OLLAMA_OPERATION_DURATION_BUCKETS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 2400,
 ];

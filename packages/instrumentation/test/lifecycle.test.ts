@@ -17,7 +17,7 @@ import * as ollamaModule from 'ollama';
 import * as ollamaBrowser from 'ollama/browser';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { instrumentOllama } from '../src/index.js';
-import { drain, USER_QUESTION } from './setup.js';
+import { clientSpans, drain, USER_QUESTION } from './setup.js';
 
 const requireCjs = createRequire(import.meta.url);
 type OllamaModule = typeof ollamaModule;
@@ -47,7 +47,7 @@ describe('what gets instrumented', () => {
     const handle = instrumentOllama(ollamaModule, providers());
     try {
       await early.chat({ model: 'llama3.2', messages: USER_QUESTION });
-      expect(telemetry.spans().map((span) => span.name)).toEqual(['chat llama3.2']);
+      expect(clientSpans(telemetry).map((span) => span.name)).toEqual(['chat llama3.2']);
     } finally {
       handle.uninstrument();
     }
@@ -60,7 +60,7 @@ describe('what gets instrumented', () => {
     const handle = instrumentOllama(ollamaModule, providers());
     try {
       await ollamaModule.default.generate({ model: 'gemma4', prompt: 'hi' });
-      expect(telemetry.spans()[0]?.attributes['server.port']).toBe(double.port);
+      expect(clientSpans(telemetry)[0]?.attributes['server.port']).toBe(double.port);
     } finally {
       handle.uninstrument();
       defaultClient.config.host = originalHost;
@@ -71,7 +71,7 @@ describe('what gets instrumented', () => {
     const handle = instrumentOllama(ollamaModule, providers());
     try {
       await new ollamaBrowser.Ollama({ host: double.url }).embed({ model: 'all-minilm', input: 'hi' });
-      expect(telemetry.spans().map((span) => span.name)).toEqual(['embeddings all-minilm']);
+      expect(clientSpans(telemetry).map((span) => span.name)).toEqual(['embeddings all-minilm']);
     } finally {
       handle.uninstrument();
     }
@@ -83,11 +83,11 @@ describe('what gets instrumented', () => {
     const handle = instrumentOllama(ollamaModule, providers());
     try {
       await new cjs.Ollama({ host: double.url }).chat({ model: 'llama3.2', messages: USER_QUESTION });
-      expect(telemetry.spans()).toHaveLength(0);
+      expect(clientSpans(telemetry)).toHaveLength(0);
       const cjsHandle = instrumentOllama(cjs, providers());
       await new cjs.Ollama({ host: double.url }).chat({ model: 'llama3.2', messages: USER_QUESTION });
       cjsHandle.uninstrument();
-      expect(telemetry.spans()).toHaveLength(1);
+      expect(clientSpans(telemetry)).toHaveLength(1);
     } finally {
       handle.uninstrument();
     }
@@ -100,7 +100,7 @@ describe('what gets instrumented', () => {
       await new ollamaModule.Ollama({ host: double.url }).embed({ model: 'all-minilm', input: 'x' });
       handle.uninstrument();
     }
-    expect(telemetry.spans().filter((span) => span.name === 'embeddings all-minilm')).toHaveLength(2);
+    expect(clientSpans(telemetry).filter((span) => span.name === 'embeddings all-minilm')).toHaveLength(2);
   });
 
   it('rejects a target that is not an ollama module, class or instance, with a clear error', () => {
@@ -121,7 +121,7 @@ describe('uninstrument and re-instrumenting', () => {
     handle.uninstrument();
     expect(['chat', 'generate', 'embed', 'embeddings'].map((name) => proto[name])).toEqual(originals);
     await new ollamaModule.Ollama({ host: double.url }).chat({ model: 'llama3.2', messages: USER_QUESTION });
-    expect(telemetry.spans()).toHaveLength(0);
+    expect(clientSpans(telemetry)).toHaveLength(0);
   });
 
   it('never double-wraps: a second instrumentOllama() on the same class is a no-op until the first is undone', async () => {
@@ -133,11 +133,11 @@ describe('uninstrument and re-instrumenting', () => {
     });
     try {
       await new ollamaModule.Ollama({ host: double.url }).chat({ model: 'llama3.2', messages: USER_QUESTION });
-      expect(telemetry.spans()).toHaveLength(1);
-      expect(other.spans()).toHaveLength(0);
+      expect(clientSpans(telemetry)).toHaveLength(1);
+      expect(clientSpans(other)).toHaveLength(0);
       second.uninstrument(); // must not remove the first one's patch
       await new ollamaModule.Ollama({ host: double.url }).chat({ model: 'llama3.2', messages: USER_QUESTION });
-      expect(telemetry.spans()).toHaveLength(2);
+      expect(clientSpans(telemetry)).toHaveLength(2);
     } finally {
       first.uninstrument();
       second.uninstrument();
@@ -154,8 +154,8 @@ describe('uninstrument and re-instrumenting', () => {
     });
     handle.uninstrument();
     await drain(stream);
-    expect(telemetry.spans()).toHaveLength(1);
-    expect(telemetry.spans()[0]?.attributes['gen_ai.response.finish_reasons']).toEqual(['stop']);
+    expect(clientSpans(telemetry)).toHaveLength(1);
+    expect(clientSpans(telemetry)[0]?.attributes['gen_ai.response.finish_reasons']).toEqual(['stop']);
   });
 });
 
@@ -221,7 +221,7 @@ describe('a failing telemetry pipeline never breaks the app', () => {
       handle.uninstrument();
     }
     // The spans still ended, even though recording their metrics failed.
-    expect(telemetry.spans()).toHaveLength(2);
+    expect(clientSpans(telemetry)).toHaveLength(2);
     expect(errors.length).toBeGreaterThan(0);
   });
 });

@@ -13,7 +13,7 @@ const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const requireFromTest = createRequire(import.meta.url);
 
 interface ChildOutput {
-  spans: Array<{ name: string; attributes?: Record<string, unknown> }>;
+  spans: Array<{ name: string; kind?: number; attributes?: Record<string, unknown> }>;
   result: unknown[] | undefined;
   version: string | undefined;
 }
@@ -50,8 +50,12 @@ async function runNode(args: string[], env: Record<string, string> = {}): Promis
   const spans = line('SPANS ');
   const result = line('RESULT ');
   if (spans === undefined) throw new Error(`child printed no spans:\n${stdout}`);
+  // Keep the client spans (SpanKind.CLIENT = 2), not the `ollama.*` server-phase children.
+  const parsed = (JSON.parse(spans) as ChildOutput['spans']).filter(
+    (span) => span.kind === undefined || span.kind === 2,
+  );
   return {
-    spans: JSON.parse(spans),
+    spans: parsed,
     result: result === undefined ? undefined : JSON.parse(result),
     version: line('VERSION '),
   };

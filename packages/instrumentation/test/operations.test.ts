@@ -1,6 +1,15 @@
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { histogramCount, histogramSum, onlySpan, points, type Rig, startRig, USER_QUESTION } from './setup.js';
+import {
+  clientSpans,
+  histogramCount,
+  histogramSum,
+  onlySpan,
+  points,
+  type Rig,
+  startRig,
+  USER_QUESTION,
+} from './setup.js';
 
 let rig: Rig;
 beforeEach(async () => {
@@ -147,7 +156,7 @@ describe('chat', () => {
   it('records load and unload calls with their done_reason and no usage', async () => {
     await rig.client.chat({ model: 'llama3.2', messages: [] });
     await rig.client.chat({ model: 'llama3.2', messages: [], keep_alive: 0 });
-    const [load, unload] = rig.telemetry.spans();
+    const [load, unload] = clientSpans(rig.telemetry);
     expect(load?.attributes['gen_ai.response.finish_reasons']).toEqual(['load']);
     expect(unload?.attributes['gen_ai.response.finish_reasons']).toEqual(['unload']);
     expect(unload?.attributes['ollama.request.keep_alive']).toBe('0');

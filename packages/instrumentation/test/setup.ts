@@ -9,6 +9,7 @@ import {
   startOllamaDouble,
   type TelemetryHarness,
 } from '@ollama-otel/testing';
+import { SpanKind } from '@opentelemetry/api';
 import { Ollama } from 'ollama';
 import { type InstrumentedOllama, type InstrumentOllamaConfig, instrumentOllama } from '../src/index.js';
 
@@ -47,9 +48,15 @@ export async function startRig(
   };
 }
 
+/** The spans of client calls (GenAI and management), without the `ollama.*` server-phase child spans. */
+export function clientSpans(telemetry: TelemetryHarness): ReadableSpan[] {
+  return telemetry.spans().filter((span) => span.kind === SpanKind.CLIENT);
+}
+
 export function onlySpan(telemetry: TelemetryHarness): ReadableSpan {
-  const spans = telemetry.spans();
-  if (spans.length !== 1) throw new Error(`expected exactly one span, got ${spans.map((s) => s.name).join(', ')}`);
+  const spans = clientSpans(telemetry);
+  if (spans.length !== 1)
+    throw new Error(`expected exactly one client span, got ${spans.map((s) => s.name).join(', ')}`);
   return spans[0]!;
 }
 

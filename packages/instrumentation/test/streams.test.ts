@@ -1,6 +1,16 @@
 import { SpanStatusCode } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
-import { drain, durationMs, histogramCount, onlySpan, points, type Rig, startRig, USER_QUESTION } from './setup.js';
+import {
+  clientSpans,
+  drain,
+  durationMs,
+  histogramCount,
+  onlySpan,
+  points,
+  type Rig,
+  startRig,
+  USER_QUESTION,
+} from './setup.js';
 
 let rig: Rig | undefined;
 afterEach(async () => {
@@ -25,7 +35,7 @@ describe('streams that finish', () => {
   it('ends the span when the done chunk arrives, with usage from it and chunk timings', async () => {
     const { client, telemetry } = await streamingRig();
     const stream = await client.chat({ model: 'llama3.2', messages: USER_QUESTION, stream: true });
-    expect(telemetry.spans()).toHaveLength(0);
+    expect(clientSpans(telemetry)).toHaveLength(0);
     const chunks = await drain(stream);
     const final = chunks.at(-1)!;
     expect(final.done).toBe(true);
@@ -96,8 +106,8 @@ describe('streams that finish', () => {
       }),
     );
     expect(tools.find((chunk) => !chunk.done && chunk.message.tool_calls)).toBeDefined();
-    expect(telemetry.spans()).toHaveLength(2);
-    expect(telemetry.spans().every((span) => span.status.code === SpanStatusCode.UNSET)).toBe(true);
+    expect(clientSpans(telemetry)).toHaveLength(2);
+    expect(clientSpans(telemetry).every((span) => span.status.code === SpanStatusCode.UNSET)).toBe(true);
   });
 });
 
@@ -165,7 +175,7 @@ describe('streams that end abnormally: exactly one span end, with error.type', (
     expect(span.attributes['gen_ai.response.time_to_first_chunk']).toBeGreaterThan(0);
     expect(span.attributes).not.toHaveProperty('gen_ai.usage.output_tokens');
     stream.abort();
-    expect(telemetry.spans()).toHaveLength(1);
+    expect(clientSpans(telemetry)).toHaveLength(1);
     const metrics = await telemetry.collectMetrics();
     expect(histogramCount(metrics, 'gen_ai.client.operation.duration', { 'error.type': 'cancelled' })).toBe(1);
   });
@@ -189,7 +199,7 @@ describe('streams that end abnormally: exactly one span end, with error.type', (
     stream.abort();
     expect(onlySpan(telemetry).attributes['error.type']).toBe('cancelled');
     await expect(drain(stream)).rejects.toMatchObject({ name: 'AbortError' });
-    expect(telemetry.spans()).toHaveLength(1);
+    expect(clientSpans(telemetry)).toHaveLength(1);
   });
 
   it('client.abort() ends every open stream of that client, read or unread', async () => {
@@ -200,8 +210,8 @@ describe('streams that end abnormally: exactly one span end, with error.type', (
     await new Promise((resolve) => setTimeout(resolve, 20));
     client.abort();
     expect(((await consumer) as Error).name).toBe('AbortError');
-    expect(telemetry.spans()).toHaveLength(2);
-    expect(telemetry.spans().map((span) => span.attributes['error.type'])).toEqual(['cancelled', 'cancelled']);
+    expect(clientSpans(telemetry)).toHaveLength(2);
+    expect(clientSpans(telemetry).map((span) => span.attributes['error.type'])).toEqual(['cancelled', 'cancelled']);
     void unread;
   });
 
@@ -209,7 +219,7 @@ describe('streams that end abnormally: exactly one span end, with error.type', (
     const { client, telemetry } = await streamingRig({ chunks: 6, chunkDelayMs: 0 }, { streamIdleTimeoutMs: 60 });
     const before = performance.now();
     const stream = await client.chat({ model: 'llama3.2', messages: USER_QUESTION, stream: true });
-    await waitFor(() => telemetry.spans().length === 1);
+    await waitFor(() => clientSpans(telemetry).length === 1);
     const span = onlySpan(telemetry);
     expect(span.attributes['error.type']).toBe('abandoned');
     // End time is the last activity (when the stream was handed over), not when the timer fired.

@@ -7,7 +7,7 @@ import {
 } from '@ollama-otel/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { instrumentOllama } from '../src/index.js';
-import { drain, USER_QUESTION } from './setup.js';
+import { clientSpans, drain, USER_QUESTION } from './setup.js';
 
 const requireCjs = createRequire(import.meta.url);
 
@@ -61,7 +61,7 @@ describe.each(VERSIONS)('$label', ({ load, version }) => {
     } finally {
       handle.uninstrument();
     }
-    const spans = telemetry.spans();
+    const spans = clientSpans(telemetry);
     expect(spans.map((span) => span.name)).toEqual([
       'chat llama3.2',
       'chat llama3.2',

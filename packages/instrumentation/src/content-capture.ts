@@ -1,0 +1,139 @@
+/*
+ * Opt-in content of one chat/generate call: accumulated across stream chunks, collected once at the end, passed
+ * through the user's hook, bounded, then set on the span (JSON strings) and/or emitted as one structured
+ * `gen_ai.client.inference.operation.details` log record in the span's context.
+ */
+import {
+  type Attributes,
+  type Context,
+  type DiagLogger,
+  type HrTime,
+  type Logger,
+  SeverityNumber,
+  type Span,
+} from '@opentelemetry/api';
+import { outputMessage, requestContent, responseTurn, StreamedOutput } from './content.js';
+import type { OllamaResponse } from './internal-types.js';
+import {
+  ATTR_GEN_AI_INPUT_MESSAGES,
+  ATTR_GEN_AI_OUTPUT_MESSAGES,
+  ATTR_GEN_AI_SYSTEM_INSTRUCTIONS,
+  ATTR_GEN_AI_TOOL_DEFINITIONS,
+  EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS,
+} from './semconv.js';
+import type { ContentSettings } from './settings.js';
+import { boundedJson } from './truncation.js';
+import type { MessageContent } from './types.js';
+
+/** Which methods' content is captured. Embeddings are not: their input is not a conversation. */
+export const CONTENT_METHODS: ReadonlySet<string> = new Set(['chat', 'generate']);
+
+const FIELDS = [
+  { key: 'inputMessages', attribute: ATTR_GEN_AI_INPUT_MESSAGES, messages: true },
+  { key: 'outputMessages', attribute: ATTR_GEN_AI_OUTPUT_MESSAGES, messages: false },
+  { key: 'systemInstructions', attribute: ATTR_GEN_AI_SYSTEM_INSTRUCTIONS, messages: false },
+  { key: 'toolDefinitions', attribute: ATTR_GEN_AI_TOOL_DEFINITIONS, messages: false },
+] as const;
+
+/** How the call ended, as far as content is concerned. */
+export interface ContentOutcome {
+  response: OllamaResponse | undefined;
+  failed: boolean;
+}
+
+/** Where the content goes, read at the end of the call. */
+export interface ContentSink {
+  readonly span: Span;
+  /** The span's context: the log record is emitted in it so that it correlates. */
+  readonly context: Context;
+  readonly logger: Logger;
+  readonly diag: DiagLogger;
+  /** The span's attributes worth repeating on the log record (operation, model, usage, error.type). */
+  readonly eventAttributes: Attributes;
+  readonly endTime: HrTime;
+}
+
+export class ContentCapture {
+  private streamed: StreamedOutput | undefined;
+
+  constructor(
+    private readonly settings: ContentSettings,
+    private readonly method: string,
+    private readonly request: unknown,
+  ) {}
+
+  chunk(chunk: unknown): void {
+    if (typeof chunk !== 'object' || chunk === null) return;
+    if (this.streamed === undefined) this.streamed = new StreamedOutput();
+    this.streamed.add(chunk as OllamaResponse);
+  }
+
+  record(outcome: ContentOutcome, sink: ContentSink): void {
+    const onSpan = this.settings.onSpan && sink.span.isRecording();
+    const onEvent = this.settings.onEvent && loggerEnabled(sink);
+    if (!onSpan && !onEvent) return;
+    const content = this.applyHook(this.collect(outcome), sink);
+    if (content === undefined) return;
+    const json: Attributes = {};
+    const structured: Attributes = {};
+    for (const field of FIELDS) {
+      const value = content[field.key];
+      if (!Array.isArray(value) || value.length === 0) continue;
+      json[field.attribute] = boundedJson(
+        value as unknown as Record<string, unknown>[],
+        this.settings.maxLength,
+        field.messages,
+      );
+      structured[field.attribute] = value;
+    }
+    if (onSpan) sink.span.setAttributes(json);
+    if (onEvent) emitDetails(sink, structured);
+  }
+
+  private collect(outcome: ContentOutcome): MessageContent {
+    const content = requestContent(this.method, this.request);
+    const turn = this.streamed ?? (outcome.response === undefined ? undefined : responseTurn(outcome.response));
+    if (turn !== undefined) {
+      const doneReason = outcome.response?.done_reason;
+      const message = outputMessage(turn, typeof doneReason === 'string' ? doneReason : undefined, outcome.failed);
+      if (!outcome.failed || message.parts.length > 0) content.outputMessages = [message];
+    }
+    return content;
+  }
+
+  /** The hook gets a copy, so that redacting in place never touches the caller's request objects. */
+  private applyHook(content: MessageContent, sink: ContentSink): MessageContent | undefined {
+    const hook = this.settings.hook;
+    if (hook === undefined) return content;
+    try {
+      const copy = structuredClone(content);
+      const rewritten = hook(copy, sink.span);
+      return typeof rewritten === 'object' && rewritten !== null ? rewritten : copy;
+    } catch (error) {
+      sink.diag.error('contentHook failed; no message content recorded for this call', error);
+      return undefined;
+    }
+  }
+}
+
+function emitDetails(sink: ContentSink, content: Attributes): void {
+  sink.logger.emit({
+    eventName: EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS,
+    timestamp: sink.endTime,
+    severityNumber: SeverityNumber.INFO,
+    context: sink.context,
+    attributes: { ...sink.eventAttributes, ...content },
+  });
+}
+
+function loggerEnabled(sink: ContentSink): boolean {
+  const { logger } = sink;
+  return (
+    typeof logger.enabled !== 'function' ||
+    logger.enabled({
+      context: sink.context,
+      severityNumber: SeverityNumber.INFO,
+      eventName: EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS,
+    })
+  );
+}
