@@ -1,0 +1,108 @@
+/**
+ * Graceful shutdown: flush telemetry on SIGTERM, SIGINT and `beforeExit` within a time limit, then let the process
+ * end the way it would have without us.
+ *
+ * - `beforeExit` (the event loop ran dry): shut the SDK down, bounded. The exit code stays `process.exitCode`.
+ *   If the flush is still hanging at the limit, the process exits then (with that same exit code).
+ * - A signal with no listener of the app's own: Node's default would have ended the process, so after the bounded
+ *   shutdown our listener is removed and the same signal is raised again, ending the process exactly as the
+ *   default would (killed by the signal, exit status 128 + signal number in a shell). A second signal during the
+ *   flush ends it at once.
+ * - A signal the app listens for itself: the app's handlers decide. We flush (without shutting the SDK down, as the
+ *   app may go on working) and never exit for it.
+ * Our timers are unref'd except the one bounding a signal flush, which has to outlive the flush to re-raise.
+ */
+import { diag } from '@opentelemetry/api';
+
+export type ShutdownSignal = 'SIGTERM' | 'SIGINT';
+
+export interface ShutdownHooksOptions {
+  /** Ends the telemetry for good (flush and shut down). Must not reject. */
+  shutdown: () => Promise<void>;
+  /** Flushes without shutting down. Must not reject. */
+  flush: () => Promise<void>;
+  timeoutMillis: number;
+  signals?: readonly ShutdownSignal[];
+}
+
+export interface ShutdownHooks {
+  /** Removes every listener installed. */
+  uninstall(): void;
+}
+
+/** Waits for `work`, at most `timeoutMillis`; resolves true when it finished in time. Never rejects. */
+export function withTimeout(work: Promise<void>, timeoutMillis: number, keepAlive = false): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMillis);
+    if (!keepAlive) timer.unref();
+    work.then(
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        diag.error('@ollama-otel/node: telemetry shutdown failed', err);
+        resolve(true);
+      },
+    );
+  });
+}
+
+export function installShutdownHooks(options: ShutdownHooksOptions): ShutdownHooks {
+  const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
+  let shuttingDown = false;
+  const signalListeners = new Map<ShutdownSignal, () => void>();
+
+  const onBeforeExit = (): void => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    void withTimeout(options.shutdown(), options.timeoutMillis).then((finished) => {
+      if (!finished) {
+        diag.warn(`@ollama-otel/node: telemetry flush did not finish within ${options.timeoutMillis} ms; exiting`);
+        process.exit();
+      }
+    });
+  };
+
+  const onSignal = (signal: ShutdownSignal): void => {
+    const ours = signalListeners.get(signal);
+    const appListens = process.listeners(signal).some((listener) => listener !== ours);
+    if (appListens) {
+      // The app handles this signal: let it decide; just get what we have out.
+      void withTimeout(options.flush(), options.timeoutMillis);
+      return;
+    }
+    if (shuttingDown) {
+      reraise(signal); // second signal while flushing: end now, as the default would have
+      return;
+    }
+    shuttingDown = true;
+    void withTimeout(options.shutdown(), options.timeoutMillis, true).then(() => reraise(signal));
+  };
+
+  const reraise = (signal: ShutdownSignal): void => {
+    uninstall();
+    // Someone may have started listening meanwhile: then it is theirs to handle.
+    if (process.listenerCount(signal) > 0) return;
+    try {
+      process.kill(process.pid, signal);
+    } catch {
+      process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    }
+  };
+
+  const uninstall = (): void => {
+    process.removeListener('beforeExit', onBeforeExit);
+    for (const [signal, listener] of signalListeners) process.removeListener(signal, listener);
+    signalListeners.clear();
+  };
+
+  process.once('beforeExit', onBeforeExit);
+  for (const signal of signals) {
+    const listener = () => onSignal(signal);
+    signalListeners.set(signal, listener);
+    process.on(signal, listener);
+  }
+  return { uninstall };
+}
