@@ -10,7 +10,7 @@ export function traceTree(spans, root) {
   const lines = [];
   const walk = (span, prefix, isLast, depth) => {
     const branch = depth === 0 ? '' : isLast ? '└─ ' : '├─ ';
-    const label = `${prefix}${branch}${span.name}`;
+    const label = `${prefix}${branch}${span.name}${httpPath(span)}`;
     const offset = Number(span.start - root.start) / 1e6;
     const duration = Number(span.end - span.start) / 1e6;
     lines.push(
@@ -23,6 +23,12 @@ export function traceTree(spans, root) {
   };
   walk(root, '', true, 0);
   return lines.join('\n');
+}
+
+/** HTTP server spans are named by method only (no route instrumentation): show the path too. */
+function httpPath(span) {
+  const path = span.attributes['url.path'];
+  return typeof path === 'string' && span.name === span.attributes['http.request.method'] ? ` ${path}` : '';
 }
 
 function details(span) {

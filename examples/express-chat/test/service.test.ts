@@ -6,6 +6,7 @@ import {
   startOllamaDouble,
   type TelemetryHarness,
 } from '@ollama-otel/testing';
+import { SpanKind } from '@opentelemetry/api';
 import { Ollama } from 'ollama';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { instrumentOllama } from '../../../packages/instrumentation/src/index.js';
@@ -68,7 +69,12 @@ describe('endpoints', () => {
     const { answer } = (await response.json()) as { answer: string };
     expect(typeof answer).toBe('string');
     expect(answer.length).toBeGreaterThan(10);
-    expect(telemetry.spans().map((span) => span.name)).toEqual(['chat llama3.2']);
+    expect(
+      telemetry
+        .spans()
+        .filter((span) => span.kind === SpanKind.CLIENT)
+        .map((span) => span.name),
+    ).toEqual(['chat llama3.2']);
   });
 
   it('POST /v1/chat returns the assistant message', async () => {
@@ -102,7 +108,7 @@ describe('endpoints', () => {
     controller.abort();
     const deadline = Date.now() + 2000;
     while (telemetry.spans().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    const [span] = telemetry.spans();
+    const [span] = telemetry.spans().filter((each) => each.kind === SpanKind.CLIENT);
     expect(span?.name).toBe('chat llama3.2');
     expect(span?.attributes['error.type']).toBe('cancelled');
   });

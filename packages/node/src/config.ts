@@ -56,6 +56,7 @@ export interface ResolvedConfig {
     prometheus: { host: string; port: number };
   };
   logs: { exporters: Exclude<LogsExporterName, 'none'>[]; otlp: ResolvedOtlp };
+  httpInstrumentation: boolean;
   hostMetrics: boolean;
   runtimeMetrics: boolean;
   serverMetrics: ResolvedServerMetrics | undefined;
@@ -162,6 +163,11 @@ export function resolveConfig(options: TelemetryOptions = {}, env: Env = process
       ),
       otlp: resolveOtlp('logs', options, env, warnings),
     },
+    httpInstrumentation:
+      options.httpInstrumentation ??
+      read.boolean('OLLAMA_OTEL_HTTP_INSTRUMENTATION') ??
+      instrumentationToggles.enabled('http') ??
+      true,
     hostMetrics:
       options.hostMetrics ??
       read.boolean('OLLAMA_OTEL_HOST_METRICS') ??
@@ -350,7 +356,7 @@ function resolveLogLevel(
 /**
  * `OTEL_NODE_ENABLED_INSTRUMENTATIONS` / `OTEL_NODE_DISABLED_INSTRUMENTATIONS`, as auto-instrumentations-node
  * reads them: comma-separated short names; with an enabled list only those are on; the disabled list wins.
- * Names here: `ollama`, `runtime-node`, `host-metrics`, `ollama-server`.
+ * Names here: `ollama`, `http`, `runtime-node`, `host-metrics`, `ollama-server`.
  */
 class InstrumentationToggles {
   private readonly enabledList: string[] | undefined;

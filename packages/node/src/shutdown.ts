@@ -8,8 +8,10 @@
  *   shutdown our listener is removed and the same signal is raised again, ending the process exactly as the
  *   default would (killed by the signal, exit status 128 + signal number in a shell). A second signal during the
  *   flush ends it at once.
- * - A signal the app listens for itself: the app's handlers decide. We flush (without shutting the SDK down, as the
- *   app may go on working) and never exit for it.
+ * - A signal the app listens for itself: the app's handlers decide when and how it ends; we never exit for it. We
+ *   still shut the SDK down (flushing first, bounded), as auto-instrumentations-node does: the app is draining,
+ *   and no telemetry resource (the Prometheus endpoint with its scrapers' keep-alive connections, exporter
+ *   channels) may keep the process alive after the app has closed its own servers.
  * Our timers are unref'd except the one bounding a signal flush, which has to outlive the flush to re-raise.
  */
 import { diag } from '@opentelemetry/api';
@@ -19,8 +21,6 @@ export type ShutdownSignal = 'SIGTERM' | 'SIGINT';
 export interface ShutdownHooksOptions {
   /** Ends the telemetry for good (flush and shut down). Must not reject. */
   shutdown: () => Promise<void>;
-  /** Flushes without shutting down. Must not reject. */
-  flush: () => Promise<void>;
   timeoutMillis: number;
   signals?: readonly ShutdownSignal[];
 }
@@ -69,8 +69,10 @@ export function installShutdownHooks(options: ShutdownHooksOptions): ShutdownHoo
     const ours = signalListeners.get(signal);
     const appListens = process.listeners(signal).some((listener) => listener !== ours);
     if (appListens) {
-      // The app handles this signal: let it decide; just get what we have out.
-      void withTimeout(options.flush(), options.timeoutMillis);
+      // The app handles this signal: it decides the exit; we get what we have out and release our handles.
+      if (shuttingDown) return;
+      shuttingDown = true;
+      void withTimeout(options.shutdown(), options.timeoutMillis);
       return;
     }
     if (shuttingDown) {

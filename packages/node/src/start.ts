@@ -7,6 +7,7 @@ import { OllamaInstrumentation } from '@ollama-otel/instrumentation';
 import { DiagConsoleLogger, diag, metrics } from '@opentelemetry/api';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { HostMetricsInstrumentation } from '@opentelemetry/instrumentation-host-metrics';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
 import {
   type DetectedResourceAttributes,
@@ -140,7 +141,6 @@ function start(options: TelemetryOptions, env: Env): TelemetryHandle {
     shutdownHooks = guard('graceful shutdown', () =>
       installShutdownHooks({
         shutdown: handle.shutdown,
-        flush: handle.forceFlush,
         timeoutMillis: config.shutdownTimeoutMillis,
       }),
     );
@@ -161,6 +161,11 @@ function buildInstrumentations(options: TelemetryOptions, config: ResolvedConfig
   if (config.ollamaInstrumentation) {
     guard('the Ollama instrumentation', () => {
       instrumentations.push(new OllamaInstrumentation(options.ollamaInstrumentation));
+    });
+  }
+  if (config.httpInstrumentation) {
+    guard('the HTTP instrumentation', () => {
+      instrumentations.push(new HttpInstrumentation());
     });
   }
   if (config.hostMetrics) {

@@ -108,6 +108,11 @@ export interface TelemetryOptions {
   /** Sampler; default from `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`, else parent-based always-on. */
   sampler?: Sampler;
 
+  /**
+   * Server and client spans for `node:http`/`node:https` (`@opentelemetry/instrumentation-http`), so the requests
+   * your service handles are the parents of its Ollama spans. Default `OLLAMA_OTEL_HTTP_INSTRUMENTATION`, else true.
+   */
+  httpInstrumentation?: boolean;
   /** Host metrics (CPU, memory, network). Default `OLLAMA_OTEL_HOST_METRICS`, else true. */
   hostMetrics?: boolean;
   /** Node.js runtime metrics (event loop, GC, heap). Default `OLLAMA_OTEL_RUNTIME_METRICS`, else true. */
