@@ -71,14 +71,14 @@ function collectMetrics(body, metrics) {
 }
 
 export function attributesOf(list = []) {
-  return Object.fromEntries(list.map(({ key, value }) => [key, valueOf(value)]));
+  return Object.fromEntries(list.map(({ key, value }) => [key, anyValue(value)]));
 }
 
-function valueOf(value = {}) {
+function anyValue(value = {}) {
   if ('stringValue' in value) return value.stringValue;
   if ('boolValue' in value) return value.boolValue;
   if ('intValue' in value) return Number(value.intValue);
   if ('doubleValue' in value) return value.doubleValue;
-  if ('arrayValue' in value) return (value.arrayValue.values ?? []).map(valueOf);
+  if ('arrayValue' in value) return (value.arrayValue.values ?? []).map(anyValue);
   return undefined;
 }
