@@ -13,6 +13,7 @@ import {
 import { hrTimeOf } from './clock.js';
 import { CONTENT_METHODS, ContentCapture } from './content-capture.js';
 import type { OllamaClient, OllamaRequest, OllamaResponse } from './internal-types.js';
+import type { GenAiClientMetrics } from './metrics.js';
 import type { CallDescription, CallRecorder, CallState, Outcome } from './observation.js';
 import type { OperationSpec } from './operations.js';
 import { isColdStart, overheadSeconds, recordServerPhases } from './phases.js';
@@ -29,6 +30,7 @@ import {
   ATTR_OLLAMA_RESPONSE_OVERHEAD_DURATION,
   ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT,
+  GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS,
 } from './semconv.js';
 
 const EVENT_RESPONSE_ATTRIBUTES = [
@@ -62,12 +64,17 @@ export class GenAiRecorder implements CallRecorder {
   private firstChunkAt = -1;
   private lastChunkAt = -1;
   private readonly content: ContentCapture | undefined;
+  /** v1.41 or latest experimental, per `OTEL_SEMCONV_STABILITY_OPT_IN`; chosen once per call. */
+  private readonly metrics: GenAiClientMetrics;
+  private readonly embeddings: boolean;
 
   constructor(
     private readonly call: CallState,
     request: unknown,
   ) {
-    const { settings, spec } = call;
+    const { host, settings, spec } = call;
+    this.metrics = host.instruments.client(settings.genAiLatestExperimental);
+    this.embeddings = spec.operationName === GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS;
     this.content =
       settings.content !== undefined && CONTENT_METHODS.has(spec.method)
         ? new ContentCapture(settings.content, spec.method, request)
@@ -75,14 +82,14 @@ export class GenAiRecorder implements CallRecorder {
   }
 
   chunk(chunk: unknown, now: number): boolean {
-    const { host, span, metricAttributes } = this.call;
+    const { span, metricAttributes } = this.call;
     if (this.firstChunkAt < 0) {
       this.firstChunkAt = now;
       const timeToFirstChunk = (now - this.call.startedAt) / 1000;
       span.setAttribute(ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, timeToFirstChunk);
-      host.instruments.timeToFirstChunk.record(timeToFirstChunk, metricAttributes);
+      this.metrics.timeToFirstChunk.record(timeToFirstChunk, metricAttributes);
     } else {
-      host.instruments.timePerOutputChunk.record((now - this.lastChunkAt) / 1000, metricAttributes);
+      this.metrics.timePerOutputChunk.record((now - this.lastChunkAt) / 1000, metricAttributes);
     }
     this.lastChunkAt = now;
     if (this.content !== undefined) this.content.chunk(chunk);
@@ -97,11 +104,12 @@ export class GenAiRecorder implements CallRecorder {
     const fromResponse = response === undefined ? undefined : responseAttributes(response);
     if (response !== undefined) {
       if (recording) span.setAttributes(fromResponse as Attributes);
-      host.instruments.recordTokenUsage(response, attributes);
       host.instruments.recordServerTimings(response, attributes);
       this.recordServerSide(response, endedAt, recording);
     }
-    host.instruments.operationDuration.record((endedAt - startedAt) / 1000, attributes);
+    const seconds = (endedAt - startedAt) / 1000;
+    if (this.embeddings) this.metrics.recordEmbeddings(response, attributes, seconds);
+    else this.metrics.recordInference(response, attributes, seconds);
     if (this.content !== undefined) this.recordContent(outcome, endedAt, attributes, fromResponse);
   }
 

@@ -6,11 +6,24 @@ import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
 import { nanosToSeconds, tokenCount } from './attributes.js';
 import type { OllamaResponse } from './internal-types.js';
 import {
+  ATTR_ERROR_TYPE,
+  ATTR_GEN_AI_TOKEN_MODALITY,
   ATTR_GEN_AI_TOKEN_TYPE,
   GEN_AI_DURATION_BUCKETS,
   GEN_AI_TOKEN_BUCKETS,
+  GEN_AI_TOKEN_MODALITY_VALUE_TEXT,
+  GEN_AI_TOKEN_MODALITY_VALUE_UNKNOWN,
   GEN_AI_TOKEN_TYPE_VALUE_INPUT,
   GEN_AI_TOKEN_TYPE_VALUE_OUTPUT,
+  METRIC_GEN_AI_CLIENT_EMBEDDINGS_DURATION,
+  METRIC_GEN_AI_CLIENT_EMBEDDINGS_OPERATION_INPUT_TOKENS,
+  METRIC_GEN_AI_CLIENT_INFERENCE_DURATION,
+  METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS,
+  METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS,
+  METRIC_GEN_AI_CLIENT_INFERENCE_TIME_PER_OUTPUT_CHUNK,
+  METRIC_GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK,
+  METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS,
+  METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS,
   METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
   METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
   METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
@@ -27,11 +40,180 @@ import {
   OLLAMA_TOKENS_PER_SECOND_BUCKETS,
 } from './semconv.js';
 
-export class GenAiInstruments {
+type SecondsHistogram = (name: string, description: string, buckets?: number[]) => Histogram;
+
+function secondsHistogram(meter: Meter): SecondsHistogram {
+  return (name, description, buckets = GEN_AI_DURATION_BUCKETS) =>
+    meter.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: buckets } });
+}
+
+function tokenHistogram(meter: Meter, name: string, description: string): Histogram {
+  return meter.createHistogram(name, {
+    description,
+    unit: '{token}',
+    advice: { explicitBucketBoundaries: GEN_AI_TOKEN_BUCKETS },
+  });
+}
+
+/**
+ * The GenAI client metrics of one semantic-convention generation: the streaming timings (recorded per chunk by
+ * the call) and what a finished call records. `response` is `undefined` when no final response arrived (failed,
+ * cancelled, abandoned or incomplete calls); `attributes` carry `error.type` when the call failed.
+ */
+export interface GenAiClientMetrics {
+  readonly timeToFirstChunk: Histogram;
+  readonly timePerOutputChunk: Histogram;
+  /** chat, generate. */
+  recordInference(response: OllamaResponse | undefined, attributes: Attributes, seconds: number): void;
+  /** embed, embeddings. */
+  recordEmbeddings(response: OllamaResponse | undefined, attributes: Attributes, seconds: number): void;
+}
+
+/** The v1.41 GenAI client metrics (the default). */
+class V141ClientMetrics implements GenAiClientMetrics {
   readonly operationDuration: Histogram;
   readonly tokenUsage: Histogram;
   readonly timeToFirstChunk: Histogram;
   readonly timePerOutputChunk: Histogram;
+
+  constructor(meter: Meter) {
+    const seconds = secondsHistogram(meter);
+    this.operationDuration = seconds(METRIC_GEN_AI_CLIENT_OPERATION_DURATION, 'GenAI operation duration.');
+    this.tokenUsage = tokenHistogram(
+      meter,
+      METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
+      'Number of input and output tokens used, as reported by Ollama.',
+    );
+    this.timeToFirstChunk = seconds(
+      METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
+      'Time from the request until the first chunk of a streamed response arrived.',
+    );
+    this.timePerOutputChunk = seconds(
+      METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
+      'Time between consecutive chunks of a streamed response, one point per chunk after the first.',
+    );
+  }
+
+  recordInference(response: OllamaResponse | undefined, attributes: Attributes, seconds: number): void {
+    if (response !== undefined) this.recordTokenUsage(response, attributes);
+    this.operationDuration.record(seconds, attributes);
+  }
+
+  recordEmbeddings(response: OllamaResponse | undefined, attributes: Attributes, seconds: number): void {
+    this.recordInference(response, attributes, seconds);
+  }
+
+  /** Token usage, only for the counts Ollama reported. */
+  private recordTokenUsage(response: OllamaResponse, attributes: Attributes): void {
+    const input = tokenCount(response.prompt_eval_count);
+    const output = tokenCount(response.eval_count);
+    if (input !== undefined) {
+      this.tokenUsage.record(input, { ...attributes, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_INPUT });
+    }
+    if (output !== undefined) {
+      this.tokenUsage.record(output, { ...attributes, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT });
+    }
+  }
+}
+
+/**
+ * The latest experimental GenAI client metrics (semantic-conventions-genai), for
+ * `OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental`.
+ *
+ * Token counts: the `…operation.{input,output}_tokens` histograms get only the counts Ollama reported (as the
+ * v1.41 histogram does). The `…usage.{input,output}_tokens` counters are added to on every inference call, as
+ * the genai-repo conventions ask, failed ones included: the reported count with modality `text`, or `0` with
+ * modality `unknown` when Ollama reported none (prompt-cache hit, load/unload calls, failures).
+ */
+class LatestClientMetrics implements GenAiClientMetrics {
+  readonly inferenceDuration: Histogram;
+  readonly timeToFirstChunk: Histogram;
+  readonly timePerOutputChunk: Histogram;
+  readonly usageInputTokens: Counter;
+  readonly usageOutputTokens: Counter;
+  readonly operationInputTokens: Histogram;
+  readonly operationOutputTokens: Histogram;
+  readonly embeddingsDuration: Histogram;
+  readonly embeddingsInputTokens: Histogram;
+
+  constructor(meter: Meter) {
+    const seconds = secondsHistogram(meter);
+    const tokenCounter = (name: string, description: string) =>
+      meter.createCounter(name, { description, unit: '{token}' });
+    this.inferenceDuration = seconds(METRIC_GEN_AI_CLIENT_INFERENCE_DURATION, 'GenAI inference operation duration.');
+    this.timeToFirstChunk = seconds(
+      METRIC_GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK,
+      'Time from the request until the first chunk of a streamed response arrived.',
+    );
+    this.timePerOutputChunk = seconds(
+      METRIC_GEN_AI_CLIENT_INFERENCE_TIME_PER_OUTPUT_CHUNK,
+      'Time between consecutive chunks of a streamed response, one point per chunk after the first.',
+    );
+    this.usageInputTokens = tokenCounter(
+      METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS,
+      'Input tokens used by inference calls, as reported by Ollama.',
+    );
+    this.usageOutputTokens = tokenCounter(
+      METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS,
+      'Output tokens used by inference calls, as reported by Ollama.',
+    );
+    this.operationInputTokens = tokenHistogram(
+      meter,
+      METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS,
+      'Input tokens per inference call, as reported by Ollama.',
+    );
+    this.operationOutputTokens = tokenHistogram(
+      meter,
+      METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS,
+      'Output tokens per inference call, as reported by Ollama.',
+    );
+    this.embeddingsDuration = seconds(METRIC_GEN_AI_CLIENT_EMBEDDINGS_DURATION, 'GenAI embeddings operation duration.');
+    this.embeddingsInputTokens = tokenHistogram(
+      meter,
+      METRIC_GEN_AI_CLIENT_EMBEDDINGS_OPERATION_INPUT_TOKENS,
+      'Input tokens per embeddings call, as reported by Ollama.',
+    );
+  }
+
+  recordInference(response: OllamaResponse | undefined, attributes: Attributes, seconds: number): void {
+    this.inferenceDuration.record(seconds, attributes);
+    const input = tokenCount(response?.prompt_eval_count);
+    const output = tokenCount(response?.eval_count);
+    if (input !== undefined) this.operationInputTokens.record(input, attributes);
+    if (output !== undefined) this.operationOutputTokens.record(output, attributes);
+    const usage = usageAttributes(attributes);
+    addUsage(this.usageInputTokens, input, usage);
+    addUsage(this.usageOutputTokens, output, usage);
+  }
+
+  recordEmbeddings(response: OllamaResponse | undefined, attributes: Attributes, seconds: number): void {
+    this.embeddingsDuration.record(seconds, attributes);
+    const input = tokenCount(response?.prompt_eval_count);
+    if (input !== undefined) this.embeddingsInputTokens.record(input, attributes);
+  }
+}
+
+/** The usage counters carry the call's attributes and `gen_ai.token.modality`, but no `error.type`. */
+function usageAttributes(attributes: Attributes): Attributes {
+  if (attributes[ATTR_ERROR_TYPE] === undefined) return attributes;
+  const { [ATTR_ERROR_TYPE]: _errorType, ...rest } = attributes;
+  return rest;
+}
+
+/** Ollama only reports text tokens for chat and generate; nothing reported: `0`, modality `unknown`. */
+function addUsage(counter: Counter, count: number | undefined, attributes: Attributes): void {
+  counter.add(count ?? 0, {
+    ...attributes,
+    [ATTR_GEN_AI_TOKEN_MODALITY]:
+      count === undefined ? GEN_AI_TOKEN_MODALITY_VALUE_UNKNOWN : GEN_AI_TOKEN_MODALITY_VALUE_TEXT,
+  });
+}
+
+export class GenAiInstruments {
+  /** The v1.41 GenAI client metrics. */
+  readonly v141: GenAiClientMetrics;
+  /** The latest experimental GenAI client metrics (`gen_ai_latest_experimental`). */
+  readonly latestExperimental: GenAiClientMetrics;
   readonly loadDuration: Histogram;
   readonly promptEvalDuration: Histogram;
   readonly evalDuration: Histogram;
@@ -41,8 +223,7 @@ export class GenAiInstruments {
   readonly managementOperationDuration: Histogram;
 
   constructor(meter: Meter) {
-    const seconds = (name: string, description: string, buckets = GEN_AI_DURATION_BUCKETS) =>
-      meter.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: buckets } });
+    const seconds = secondsHistogram(meter);
     const rate = (name: string, description: string) =>
       meter.createHistogram(name, {
         description,
@@ -50,20 +231,9 @@ export class GenAiInstruments {
         advice: { explicitBucketBoundaries: OLLAMA_TOKENS_PER_SECOND_BUCKETS },
       });
 
-    this.operationDuration = seconds(METRIC_GEN_AI_CLIENT_OPERATION_DURATION, 'GenAI operation duration.');
-    this.tokenUsage = meter.createHistogram(METRIC_GEN_AI_CLIENT_TOKEN_USAGE, {
-      description: 'Number of input and output tokens used, as reported by Ollama.',
-      unit: '{token}',
-      advice: { explicitBucketBoundaries: GEN_AI_TOKEN_BUCKETS },
-    });
-    this.timeToFirstChunk = seconds(
-      METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
-      'Time from the request until the first chunk of a streamed response arrived.',
-    );
-    this.timePerOutputChunk = seconds(
-      METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
-      'Time between consecutive chunks of a streamed response, one point per chunk after the first.',
-    );
+    // Both generations are created up front: the SDK exports no metric that has no data points.
+    this.v141 = new V141ClientMetrics(meter);
+    this.latestExperimental = new LatestClientMetrics(meter);
     this.loadDuration = seconds(
       METRIC_OLLAMA_LOAD_DURATION,
       'Time Ollama spent loading the model (load_duration).',
@@ -90,16 +260,9 @@ export class GenAiInstruments {
     );
   }
 
-  /** Token usage, only for the counts Ollama reported. */
-  recordTokenUsage(response: OllamaResponse, attributes: Attributes): void {
-    const input = tokenCount(response.prompt_eval_count);
-    const output = tokenCount(response.eval_count);
-    if (input !== undefined) {
-      this.tokenUsage.record(input, { ...attributes, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_INPUT });
-    }
-    if (output !== undefined) {
-      this.tokenUsage.record(output, { ...attributes, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT });
-    }
+  /** The GenAI client metrics of the generation the settings chose. */
+  client(latestExperimental: boolean): GenAiClientMetrics {
+    return latestExperimental ? this.latestExperimental : this.v141;
   }
 
   /** Ollama's own phase timings and speeds, each only when present in the response. */

@@ -56,10 +56,35 @@ export const METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK =
 export const METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK =
   'gen_ai.client.operation.time_per_output_chunk' as const;
 
+// --- Latest experimental GenAI metrics (open-telemetry/semantic-conventions-genai, unreleased) ---
+// Emitted instead of the v1.41 GenAI client metrics above when OTEL_SEMCONV_STABILITY_OPT_IN lists this token.
+/** The `OTEL_SEMCONV_STABILITY_OPT_IN` token: "emit the latest experimental version and not the old one". */
+export const SEMCONV_STABILITY_OPT_IN_GEN_AI_LATEST_EXPERIMENTAL = 'gen_ai_latest_experimental' as const;
+export const METRIC_GEN_AI_CLIENT_INFERENCE_DURATION = 'gen_ai.client.inference.duration' as const;
+export const METRIC_GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK =
+  'gen_ai.client.inference.time_to_first_chunk' as const;
+export const METRIC_GEN_AI_CLIENT_INFERENCE_TIME_PER_OUTPUT_CHUNK =
+  'gen_ai.client.inference.time_per_output_chunk' as const;
+export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS = 'gen_ai.client.inference.usage.input_tokens' as const;
+export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS =
+  'gen_ai.client.inference.usage.output_tokens' as const;
+export const METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS =
+  'gen_ai.client.inference.operation.input_tokens' as const;
+export const METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS =
+  'gen_ai.client.inference.operation.output_tokens' as const;
+export const METRIC_GEN_AI_CLIENT_EMBEDDINGS_DURATION = 'gen_ai.client.embeddings.duration' as const;
+export const METRIC_GEN_AI_CLIENT_EMBEDDINGS_OPERATION_INPUT_TOKENS =
+  'gen_ai.client.embeddings.operation.input_tokens' as const;
+/** Required on the `gen_ai.client.inference.usage.*` counters (replaces `gen_ai.token.type`). */
+export const ATTR_GEN_AI_TOKEN_MODALITY = 'gen_ai.token.modality' as const;
+export const GEN_AI_TOKEN_MODALITY_VALUE_TEXT = 'text' as const;
+/** For a counter point recorded without a reported count (the value is then 0). */
+export const GEN_AI_TOKEN_MODALITY_VALUE_UNKNOWN = 'unknown' as const;
+
 // --- GenAI events (v1.41) ---
 export const EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS = 'gen_ai.client.inference.operation.details' as const;
 
-/** Bucket advice from the v1.41 metric definitions. */
+/** Bucket advice from the v1.41 metric definitions (unchanged for their genai-repo replacements). */
 export const GEN_AI_DURATION_BUCKETS = [
   0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 ];

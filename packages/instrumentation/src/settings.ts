@@ -1,8 +1,11 @@
 /*
- * The configuration as observations use it: defaults applied, the content-capture environment variable read,
- * invalid values reported once through the diag logger. Resolved again only when the config object changes.
+ * The configuration as observations use it: defaults applied, the content-capture and semconv-stability
+ * environment variables read, invalid values reported once through the diag logger. Resolved again only when the
+ * config object changes.
  */
 import type { DiagLogger } from '@opentelemetry/api';
+import { SemconvStability, semconvStabilityFromStr } from '@opentelemetry/instrumentation';
+import { SEMCONV_STABILITY_OPT_IN_GEN_AI_LATEST_EXPERIMENTAL } from './semconv.js';
 import type {
   ContentCaptureMode,
   ContentHook,
@@ -12,6 +15,7 @@ import type {
 } from './types.js';
 
 export const ENV_CAPTURE_MESSAGE_CONTENT = 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT';
+export const ENV_SEMCONV_STABILITY_OPT_IN = 'OTEL_SEMCONV_STABILITY_OPT_IN';
 const DEFAULT_MAX_CONTENT_LENGTH = 16 * 1024;
 const DEFAULT_COLD_START_THRESHOLD_MS = 500;
 const NANOSECONDS_PER_MILLISECOND = 1e6;
@@ -34,6 +38,11 @@ export interface Settings {
   readonly propagateContext: boolean | undefined;
   readonly requestHook: OllamaRequestHook | undefined;
   readonly responseHook: OllamaResponseHook | undefined;
+  /**
+   * `OTEL_SEMCONV_STABILITY_OPT_IN` lists `gen_ai_latest_experimental`: the GenAI client metrics are the latest
+   * experimental (genai-repo) ones instead of the v1.41 ones.
+   */
+  readonly genAiLatestExperimental: boolean;
 }
 
 export function resolveSettings(config: OllamaInstrumentationConfig, diag: DiagLogger): Settings {
@@ -55,7 +64,19 @@ export function resolveSettings(config: OllamaInstrumentationConfig, diag: DiagL
     propagateContext: typeof config.propagateContext === 'boolean' ? config.propagateContext : undefined,
     requestHook: typeof config.requestHook === 'function' ? config.requestHook : undefined,
     responseHook: typeof config.responseHook === 'function' ? config.responseHook : undefined,
+    genAiLatestExperimental: genAiLatestExperimental(readEnv(ENV_SEMCONV_STABILITY_OPT_IN)),
   });
+}
+
+/**
+ * Whether the comma-separated opt-in list contains the exact token `gen_ai_latest_experimental` (surrounding
+ * spaces and case ignored). The GenAI conventions define no `/dup` form, so `gen_ai_latest_experimental/dup`
+ * does not opt in.
+ */
+export function genAiLatestExperimental(optIn: string | undefined): boolean {
+  return (
+    semconvStabilityFromStr(SEMCONV_STABILITY_OPT_IN_GEN_AI_LATEST_EXPERIMENTAL, optIn) === SemconvStability.STABLE
+  );
 }
 
 /**
