@@ -2,37 +2,30 @@ import {
   InstrumentationBase,
   InstrumentationNodeModuleDefinition,
   InstrumentationNodeModuleFile,
-  isWrapped,
 } from '@opentelemetry/instrumentation';
-import { GenAiInstruments } from './metrics.js';
-import type { ObservationHost } from './observation.js';
-import { OBSERVED_OPERATIONS } from './operations.js';
-import { createOperationWrapper } from './patch.js';
-import { resolveSettings, type Settings } from './settings.js';
-import { findClientPrototype } from './targets.js';
+import { ClientPatcher } from './client-patcher.js';
+import { guardedDiag } from './core/diag.js';
+import type { TelemetryHost } from './core/host.js';
+import { GenAiInstruments } from './core/metrics.js';
+import { resolveSettings, type Settings } from './core/settings.js';
 import type { OllamaInstrumentationConfig } from './types.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.js';
 
 const SUPPORTED_VERSIONS = ['>=0.5.0 <1'];
-const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
-/** Marks a patched client prototype with its owner; shared by every copy of this package in the process. */
-const PATCHED_BY = Symbol.for('@ollama-otel/instrumentation.patched-by');
-
-type ClientPrototype = Record<PropertyKey, unknown>;
 
 /**
  * OpenTelemetry instrumentation for the `ollama` client (ollama-js): GenAI semantic-convention spans and metrics
  * for `chat`, `generate`, `embed` and `embeddings`, and `ollama.*` spans for model-management calls. Register it
  * with `NodeSDK({ instrumentations })` or `registerInstrumentations()` before `ollama` is loaded; without loader
- * hooks, use `instrumentOllama()`.
+ * hooks (or in a bundle), use `instrumentOllama()`.
  */
 export class OllamaInstrumentation extends InstrumentationBase<OllamaInstrumentationConfig> {
   // `declare`: the base constructor calls _updateMetricInstruments() before field initialisers would run.
   declare private _instruments: GenAiInstruments;
-  declare private _host: ObservationHost | undefined;
+  declare private _patcher: ClientPatcher | undefined;
 
   constructor(config: OllamaInstrumentationConfig = {}) {
-    super(PACKAGE_NAME, PACKAGE_VERSION, config);
+    super(PACKAGE_NAME, PACKAGE_VERSION, config ?? {});
   }
 
   protected init(): InstrumentationNodeModuleDefinition[] {
@@ -40,7 +33,7 @@ export class OllamaInstrumentation extends InstrumentationBase<OllamaInstrumenta
       this._patchExports(moduleExports);
       return moduleExports;
     };
-    const unpatch = (moduleExports: unknown) => this._unpatchExports(moduleExports);
+    const unpatch = (moduleExports: unknown) => this._clientPatcher().unpatch(moduleExports);
     // The base class lives in dist/browser.{cjs,mjs} (>= 0.5.12) and is reached from every entry point;
     // older versions keep it in a hashed shared chunk, which the main entry's prototype chain still reaches.
     return [
@@ -52,95 +45,45 @@ export class OllamaInstrumentation extends InstrumentationBase<OllamaInstrumenta
   }
 
   protected override _updateMetricInstruments(): void {
-    this._instruments = new GenAiInstruments(this.meter);
-  }
-
-  /**
-   * Patches the client class behind `target` (module, class or instance) and returns how to undo it.
-   * @internal Used by `instrumentOllama()`.
-   */
-  _instrumentTarget(target: unknown): () => void {
-    const proto = findClientPrototype(target);
-    if (proto === undefined) {
-      throw new TypeError(
-        'instrumentOllama(): expected the `ollama` module, its `Ollama` class or an `Ollama` instance, got ' +
-          describe(target),
-      );
-    }
-    return this._patchPrototype(proto as ClientPrototype)
-      ? () => this._unpatchPrototype(proto as ClientPrototype)
-      : () => {};
+    this._instruments = GenAiInstruments.create(this.meter, guardedDiag(this._diag));
   }
 
   private _patchExports(moduleExports: unknown): void {
-    const proto = findClientPrototype(moduleExports);
-    if (proto === undefined) {
-      this._diag.warn('no Ollama client class found in the loaded `ollama` module; nothing instrumented');
-      return;
+    const diag = guardedDiag(this._diag);
+    try {
+      if (this._clientPatcher().patch(moduleExports) === undefined) {
+        diag.warn('no Ollama client class found in the loaded `ollama` module; nothing instrumented');
+      }
+    } catch (error) {
+      diag.error('failed to instrument the loaded `ollama` module', error);
     }
-    this._patchPrototype(proto as ClientPrototype);
   }
 
-  private _unpatchExports(moduleExports: unknown): void {
-    const proto = findClientPrototype(moduleExports);
-    if (proto !== undefined) this._unpatchPrototype(proto as ClientPrototype);
+  private _clientPatcher(): ClientPatcher {
+    if (this._patcher === undefined) this._patcher = new ClientPatcher(this._telemetryHost());
+    return this._patcher;
   }
 
-  private _patchPrototype(proto: ClientPrototype): boolean {
-    const owner = proto[PATCHED_BY];
-    if (owner !== undefined) {
-      if (owner !== this) this._diag.warn('this Ollama client class is already instrumented; not wrapping it again');
-      return false;
-    }
-    const host = this._observationHost();
-    for (const spec of OBSERVED_OPERATIONS) {
-      const method = proto[spec.method];
-      if (typeof method !== 'function' || isWrapped(method)) continue;
-      this._wrap(proto, spec.method, createOperationWrapper(spec, host) as never);
-    }
-    Object.defineProperty(proto, PATCHED_BY, { value: this, configurable: true, enumerable: false });
-    return true;
+  private _telemetryHost(): TelemetryHost {
+    const self = this;
+    const diag = guardedDiag(this._diag);
+    let resolved: { config: OllamaInstrumentationConfig; settings: Settings } | undefined;
+    return {
+      get tracer() {
+        return self.tracer;
+      },
+      get instruments() {
+        return self._instruments;
+      },
+      get logger() {
+        return self.logger;
+      },
+      diag,
+      get settings() {
+        const config = self.getConfig();
+        if (resolved?.config !== config) resolved = { config, settings: resolveSettings(config, diag) };
+        return resolved.settings;
+      },
+    };
   }
-
-  private _unpatchPrototype(proto: ClientPrototype): void {
-    if (proto[PATCHED_BY] !== this) return;
-    for (const spec of OBSERVED_OPERATIONS) {
-      if (isWrapped(proto[spec.method])) this._unwrap(proto, spec.method);
-    }
-    delete proto[PATCHED_BY];
-  }
-
-  private _observationHost(): ObservationHost {
-    if (this._host === undefined) {
-      const self = this;
-      let resolved: { config: OllamaInstrumentationConfig; settings: Settings } | undefined;
-      this._host = {
-        get tracer() {
-          return self.tracer;
-        },
-        get instruments() {
-          return self._instruments;
-        },
-        diag: this._diag,
-        get streamIdleTimeoutMs() {
-          return self.getConfig().streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS;
-        },
-        get logger() {
-          return self.logger;
-        },
-        get settings() {
-          const config = self.getConfig();
-          if (resolved?.config !== config) resolved = { config, settings: resolveSettings(config, self._diag) };
-          return resolved.settings;
-        },
-      };
-    }
-    return this._host;
-  }
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
-  return typeof value;
 }

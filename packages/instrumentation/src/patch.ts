@@ -1,26 +1,31 @@
 /*
  * The method wrapper: start an observation, run the original inside the span's context, hand the result on.
  * The caller always gets the original's own result (the same response object, the same stream object) or the
- * very error it threw.
+ * very error it threw, with the same `this` (`undefined` for a detached call stays `undefined`).
  */
 import { context } from '@opentelemetry/api';
-import { CallObservation, type ObservationHost } from './observation.js';
-import type { OperationSpec } from './operations.js';
+import { nonEmptyString, serverAttributes } from './core/attributes.js';
+import type { TelemetryHost } from './core/host.js';
+import { CallObservation } from './core/observation.js';
+import type { Operation } from './operations.js';
 import { propagationContext } from './propagation.js';
 import { followStream, isStream } from './stream.js';
 
 type Method = (this: unknown, ...args: unknown[]) => unknown;
 
-export function createOperationWrapper(spec: OperationSpec, host: ObservationHost): (original: Method) => Method {
+interface OllamaClient {
+  config?: { host?: unknown };
+}
+
+export function createOperationWrapper(operation: Operation, host: TelemetryHost): (original: Method) => Method {
   return function wrapOperation(original: Method): Method {
     return function observedOperation(this: unknown, ...args: unknown[]): unknown {
-      if (spec.kind === 'management' && !host.settings.managementSpans) return original.apply(this, args);
-      const observation = startObservation(host, spec, this, args[0]);
-      if (observation === undefined) return original.apply(this, args);
+      const observation = startObservation(host, operation, this, args[0]);
+      if (observation === undefined) return Reflect.apply(original, this, args);
       const callContext = propagationContext(observation.settings, this, observation.context, host.diag);
       let result: unknown;
       try {
-        result = context.with(callContext, original, this, ...args);
+        result = context.with(callContext, Reflect.apply, undefined, original, this, args);
       } catch (error) {
         observation.fail(error);
         throw error;
@@ -44,22 +49,47 @@ export function createOperationWrapper(spec: OperationSpec, host: ObservationHos
 }
 
 function startObservation(
-  host: ObservationHost,
-  spec: OperationSpec,
+  host: TelemetryHost,
+  operation: Operation,
   client: unknown,
   request: unknown,
 ): CallObservation | undefined {
   try {
-    return CallObservation.start(host, spec, client, request);
+    if (operation.kind === 'genai') {
+      return CallObservation.startGenAi(host, {
+        operationName: operation.operationName,
+        format: operation.format,
+        request,
+        server: serverAttributes(clientHost(client)),
+        method: operation.method,
+      });
+    }
+    if (!host.settings.managementSpans) return undefined;
+    const body = typeof request === 'object' && request !== null ? (request as Record<string, unknown>) : {};
+    return CallObservation.startManagement(
+      host,
+      {
+        operationName: operation.operationName,
+        server: serverAttributes(operation.fixedHost ?? clientHost(client)),
+        model: operation.modelField === undefined ? undefined : nonEmptyString(body[operation.modelField]),
+        destination: operation.method === 'copy' ? nonEmptyString(body.destination) : undefined,
+        method: operation.method,
+      },
+      request,
+    );
   } catch (error) {
-    host.diag.error(`failed to start a span for ollama.${spec.method}()`, error);
+    host.diag.error(`failed to start a span for ollama.${operation.method}()`, error);
     return undefined;
   }
 }
 
-function settle(host: ObservationHost, observation: CallObservation, value: unknown): void {
+function clientHost(client: unknown): unknown {
+  return (client as OllamaClient | null | undefined)?.config?.host;
+}
+
+function settle(host: TelemetryHost, observation: CallObservation, value: unknown): void {
   try {
-    if (isStream(value)) followStream(value, observation);
+    if (isStream(value)) followStream(value, observation, host.diag);
     else observation.finish(value);
   } catch (error) {
     host.diag.error('failed to observe an Ollama response', error);

@@ -2,9 +2,11 @@
  * Following a streamed response without replacing it: the caller keeps the very object ollama-js returned
  * (an `AbortableAsyncIterator`, or a plain async generator before ollama 0.5.2), so identity, `abort()` and the
  * client's own bookkeeping of ongoing streams keep working. We add own, non-enumerable properties to it:
- * an `[Symbol.asyncIterator]` that observes each read, and an `abort` that ends the span first.
+ * an `[Symbol.asyncIterator]` that observes each read, and an `abort` that runs the real one first, then ends
+ * the span.
  */
-import type { CallObservation } from './observation.js';
+import type { DiagLogger } from '@opentelemetry/api';
+import type { CallObservation } from './core/observation.js';
 
 type AnyAsyncIterator = AsyncIterator<unknown> & { return?(value?: unknown): Promise<IteratorResult<unknown>> };
 
@@ -20,7 +22,7 @@ export function isStream(value: unknown): value is AsyncIterable<unknown> {
 }
 
 /** Attaches the observation to the stream's end paths. Returns nothing: the caller gets the same object. */
-export function followStream(stream: AsyncIterable<unknown>, observation: CallObservation): void {
+export function followStream(stream: AsyncIterable<unknown>, observation: CallObservation, diag: DiagLogger): void {
   observation.followStream(stream);
   if (typeof (stream as { next?: unknown }).next === 'function') {
     followGenerator(stream as unknown as AnyAsyncIterator, observation);
@@ -33,16 +35,27 @@ export function followStream(stream: AsyncIterable<unknown>, observation: CallOb
   const abort = (stream as { abort?: unknown }).abort;
   if (typeof abort === 'function') {
     defineHidden(stream, 'abort', function observedAbort(this: unknown, ...args: unknown[]) {
-      observation.cancel(CANCELLED_BY_ABORT);
-      return abort.apply(this, args);
+      try {
+        return abort.apply(this, args);
+      } finally {
+        cancel(observation, diag);
+      }
     });
+  }
+}
+
+function cancel(observation: CallObservation, diag: DiagLogger): void {
+  try {
+    observation.cancel(CANCELLED_BY_ABORT);
+  } catch (error) {
+    diag.error('failed to end the span of an aborted stream', error);
   }
 }
 
 function observeIterator(inner: AnyAsyncIterator, observation: CallObservation): AnyAsyncIterator {
   const onResult = (result: IteratorResult<unknown>) => {
     if (result.done) observation.readCompleted();
-    else observation.chunk(result.value);
+    else observation.readChunk(result.value);
     return result;
   };
   const onError = (error: unknown) => {

@@ -6,7 +6,9 @@ export interface OllamaInstrumentationConfig extends InstrumentationConfig {
   /**
    * A stream that nobody reads, aborts or finishes keeps its span open. After this many milliseconds without
    * the consumer pulling a chunk, the span is ended (with `error.type` = `abandoned`, end time = last activity).
-   * Streams the garbage collector reclaims are ended too. Default 300000 (5 minutes); 0 disables the timer.
+   * Streams the garbage collector reclaims are ended too. Default 300000 (5 minutes); 0 disables the timer; at
+   * most 2147483647 (the longest timer delay). An invalid value is reported through the diag logger and the default
+   * is used.
    */
   streamIdleTimeoutMs?: number;
 
@@ -24,10 +26,11 @@ export interface OllamaInstrumentationConfig extends InstrumentationConfig {
    */
   captureMessageContent?: boolean | ContentCaptureMode;
   /**
-   * Maximum length, in UTF-16 code units, of each captured content attribute once serialised to JSON. Longer
-   * content is shortened so that the JSON stays valid: the longest texts are cut first (parts marked
-   * `"truncated": true`), then tool-call arguments and tool parameters are dropped, then the oldest messages
-   * (the first kept message then says how many in `"truncated_messages"`). Default 16384.
+   * Maximum length, in UTF-16 code units, of each captured content attribute once serialised to JSON, markers
+   * included; the log record carries the same bounded content. Longer content is shortened so that the JSON stays
+   * valid and the newest messages are kept: messages that cannot fit are dropped oldest first (the first kept
+   * message says how many in `"truncated_messages"`), the longest texts are cut (parts marked
+   * `"truncated": true`), then tool-call arguments and tool parameters are dropped. Default 16384, at least 128.
    */
   maxContentLength?: number;
   /**
@@ -55,9 +58,10 @@ export interface OllamaInstrumentationConfig extends InstrumentationConfig {
   managementSpans?: boolean;
   /**
    * Adds W3C `traceparent`/`tracestate` (through the globally configured propagator) to each HTTP request a
-   * traced call makes, by wrapping the client instance's `fetch`. Default: on for the Node client (`ollama`),
-   * off for `ollama/browser` clients, because Ollama's CORS policy rejects these headers from browsers.
-   * Skipped while an undici instrumentation (which propagates itself) is active, so headers are never doubled.
+   * traced call makes, by wrapping the client instance's `fetch`. Default: on, for every entry point (`ollama` and
+   * `ollama/browser`, which LangChain and LlamaIndex use in Node too), except when running in a browser, where
+   * Ollama's CORS policy rejects these headers. Skipped while an undici instrumentation (which propagates itself)
+   * is active, so headers are never doubled. If the propagator fails, the request is sent as the app made it.
    */
   propagateContext?: boolean;
   /** Called with each span right after it starts, before the request is sent. Errors are caught and logged. */

@@ -1,13 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import {
-  embeddingDimension,
-  nanosToSeconds,
-  requestAttributes,
+  commonAttributes,
+  durationNs,
+  outcomeAttributes,
   responseAttributes,
   serverAttributes,
   tokenCount,
-} from '../src/attributes.js';
-import { errorType } from '../src/errors.js';
+} from '../src/core/attributes.js';
+import { errorType } from '../src/core/errors.js';
+import { ollamaRequestAttributes as requestAttributes, summarizeOllamaResponse } from '../src/formats/ollama.js';
+
+/** What the span gets from a native response: its summary, mapped to attributes. */
+const nativeResponseAttributes = (response: unknown) => responseAttributes(summarizeOllamaResponse(response));
 
 describe('serverAttributes', () => {
   it('takes host and port from the normalised client host', () => {
@@ -101,9 +105,9 @@ describe('requestAttributes', () => {
   });
 });
 
-describe('responseAttributes', () => {
+describe('native response attributes', () => {
   it('maps the final chunk of a generation (fixture F5) to usage and server timings in seconds', () => {
-    const attributes = responseAttributes({
+    const attributes = nativeResponseAttributes({
       model: 'gemma4',
       done: true,
       done_reason: 'stop',
@@ -127,13 +131,13 @@ describe('responseAttributes', () => {
   });
 
   it('leaves input tokens unset on a prompt-cache hit instead of inventing 0', () => {
-    const attributes = responseAttributes({ model: 'llama3.2', done: true, eval_count: 12, eval_duration: 1e8 });
+    const attributes = nativeResponseAttributes({ model: 'llama3.2', done: true, eval_count: 12, eval_duration: 1e8 });
     expect(attributes).not.toHaveProperty('gen_ai.usage.input_tokens');
     expect(attributes['gen_ai.usage.output_tokens']).toBe(12);
   });
 
   it('records the embedding dimension, never the vectors', () => {
-    const attributes = responseAttributes({
+    const attributes = nativeResponseAttributes({
       model: 'all-minilm',
       embeddings: [
         [0.010071029, -0.0017594862, 0.05007221],
@@ -154,8 +158,13 @@ describe('responseAttributes', () => {
   });
 
   it('handles the legacy embeddings response', () => {
-    expect(embeddingDimension({ embedding: [0.5, 0.25, 0.125, 0] })).toBe(4);
-    expect(embeddingDimension({ embedding: [] })).toBeUndefined();
+    expect(summarizeOllamaResponse({ embedding: [0.5, 0.25, 0.125, 0] }).embeddingDimensions).toBe(4);
+    expect(summarizeOllamaResponse({ embedding: [] }).embeddingDimensions).toBeUndefined();
+  });
+
+  it('summarises nothing from a value that is not a response', () => {
+    expect(summarizeOllamaResponse(undefined)).toEqual({});
+    expect(summarizeOllamaResponse('done')).toEqual({});
   });
 });
 
@@ -169,9 +178,36 @@ describe('number guards', () => {
   });
 
   it('treats zero or missing durations as absent', () => {
-    expect(nanosToSeconds(0)).toBeUndefined();
-    expect(nanosToSeconds(undefined)).toBeUndefined();
-    expect(nanosToSeconds(1_500_000_000)).toBe(1.5);
+    expect(durationNs(0)).toBeUndefined();
+    expect(durationNs(undefined)).toBeUndefined();
+    expect(durationNs(1_500_000_000)).toBe(1_500_000_000);
+  });
+});
+
+describe('metric attribute objects', () => {
+  it('are built once per combination and frozen, so recording a point allocates nothing of ours', () => {
+    const server = serverAttributes('http://127.0.0.1:11434');
+    const common = commonAttributes('chat', 'llama3.2', server);
+    expect(commonAttributes('chat', 'llama3.2', serverAttributes('http://127.0.0.1:11434'))).toBe(common);
+    expect(Object.isFrozen(common)).toBe(true);
+    expect(common).toEqual({
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.provider.name': 'ollama',
+      'gen_ai.request.model': 'llama3.2',
+      'server.address': '127.0.0.1',
+      'server.port': 11434,
+    });
+    const outcome = outcomeAttributes(common, 'llama3.2:latest', '404');
+    expect(outcomeAttributes(common, 'llama3.2:latest', '404')).toBe(outcome);
+    expect(outcome).toEqual({ ...common, 'gen_ai.response.model': 'llama3.2:latest', 'error.type': '404' });
+    expect(outcomeAttributes(common, undefined, undefined)).toBe(common);
+  });
+
+  it('keep different models and servers apart', () => {
+    const server = serverAttributes('http://gpu-box:11434');
+    expect(commonAttributes('chat', 'a', server)).not.toBe(commonAttributes('chat', 'b', server));
+    expect(commonAttributes('chat', 'a', server)['gen_ai.request.model']).toBe('a');
+    expect(commonAttributes('embeddings', undefined, server)).not.toHaveProperty('gen_ai.request.model');
   });
 });
 

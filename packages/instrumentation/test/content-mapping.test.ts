@@ -1,15 +1,18 @@
 import type { DiagLogger } from '@opentelemetry/api';
 import { describe, expect, it, vi } from 'vitest';
+import { imagePart } from '../src/core/content-parts.js';
+import { captureMode, resolveSettings } from '../src/core/settings.js';
+import { boundEntries } from '../src/core/truncation.js';
 import {
-  imagePart,
   outputMessage,
   requestContent,
   responseTurn,
   StreamedOutput,
   toolDefinitions,
-} from '../src/content.js';
-import { captureMode, resolveSettings } from '../src/settings.js';
-import { boundedJson } from '../src/truncation.js';
+} from '../src/formats/ollama-content.js';
+
+const boundedJson = (entries: Record<string, unknown>[], maxLength: number, messages: boolean) =>
+  boundEntries(entries, maxLength, messages).json;
 
 const PNG_BASE64 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
 const PNG_BYTES = Buffer.from(PNG_BASE64, 'base64');
@@ -231,6 +234,58 @@ describe('bounded JSON', () => {
     const parsed = JSON.parse(json);
     expect(parsed[0].name).toBe('tool_0');
     expect(parsed.at(-1).truncated).toBe(true);
+  });
+});
+
+describe('bounded content: long histories and limits (markers counted)', () => {
+  const message = (role: string, text: string) => ({ role, parts: [{ type: 'text', content: text }] });
+  const history = (count: number) =>
+    Array.from({ length: count }, (_, i) => message(i % 2 === 0 ? 'user' : 'assistant', `turn ${i}: ok`));
+
+  it.each([400, 2_000, 50_000])('keeps the newest of %i short messages, close to the limit', (count) => {
+    const { json, entries } = boundEntries(history(count), 16_384, true);
+    expect(json.length).toBeLessThanOrEqual(16_384);
+    expect(json.length).toBeGreaterThan(16_000);
+    const parsed = JSON.parse(json);
+    expect(parsed.at(-1).parts[0].content).toBe(`turn ${count - 1}: ok`);
+    expect(parsed[0].truncated_messages).toBe(count - parsed.length);
+    // The log record gets exactly what the span attribute holds.
+    expect(JSON.stringify(entries)).toBe(json);
+  });
+
+  it('never exceeds the limit, whatever the sizes (seeded fuzz)', () => {
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let round = 0; round < 300; round++) {
+      const limit = 128 + Math.floor(random() * 4000);
+      const entries = Array.from({ length: 1 + Math.floor(random() * 60) }, (_, i) => {
+        const parts: Record<string, unknown>[] = [
+          { type: 'text', content: '"é😀x'.repeat(Math.floor(random() * 300)) },
+        ];
+        if (random() < 0.3)
+          parts.push({ type: 'tool_call', id: `c${i}`, name: 'f', arguments: { q: 'a'.repeat(500) } });
+        if (random() < 0.2) parts.push({ type: 'reasoning', content: 'r'.repeat(Math.floor(random() * 900)) });
+        return { role: 'user', parts };
+      });
+      const { json, entries: kept } = boundEntries(entries, limit, random() < 0.7);
+      expect(json.length, `round ${round}, limit ${limit}`).toBeLessThanOrEqual(limit);
+      expect(() => JSON.parse(json)).not.toThrow();
+      expect(JSON.stringify(kept)).toBe(json);
+      expect(JSON.parse(json).length, `round ${round}: something is kept`).toBeGreaterThan(0);
+    }
+  });
+
+  it('fits the newest message alone by cutting its text when nothing else fits', () => {
+    const entries = [message('user', 'old'), message('user', 'n'.repeat(10_000))];
+    const { json } = boundEntries(entries, 200, true);
+    expect(json.length).toBeLessThanOrEqual(200);
+    const [only] = JSON.parse(json);
+    expect(only).toMatchObject({ role: 'user', truncated_messages: 1 });
+    expect(only.parts[0]).toMatchObject({ type: 'text', truncated: true });
+    expect(only.parts[0].content).toMatch(/^n+$/);
   });
 });
 

@@ -137,18 +137,18 @@ describe('traceparent to Ollama', () => {
     expect(seen[0]!['Content-Type']).toBe('application/json');
   });
 
-  it('is off for ollama/browser clients (CORS) unless propagateContext is true', async () => {
+  it('is on for ollama/browser clients in Node (LangChain and LlamaIndex use that entry point)', async () => {
     let r = await propagationRig();
     await new BrowserOllama({ host: r.double.url }).list();
     expect(clientSpans(r)).toHaveLength(1);
-    expect(r.double.requests[0]!.headers).not.toHaveProperty('traceparent');
-    await r.close();
-
-    r = await propagationRig({ propagateContext: true });
-    await new BrowserOllama({ host: r.double.url }).list();
     expect(parseTraceparent(r.double.requests[0]!.headers.traceparent).spanId).toBe(
       clientSpans(r)[0]!.spanContext().spanId,
     );
+    await r.close();
+
+    r = await propagationRig({ propagateContext: false });
+    await new BrowserOllama({ host: r.double.url }).list();
+    expect(r.double.requests[0]!.headers).not.toHaveProperty('traceparent');
   });
 
   it('is off everywhere with propagateContext: false, and after uninstrumenting', async () => {

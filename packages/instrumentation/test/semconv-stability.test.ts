@@ -2,7 +2,7 @@ import type { CollectedMetric } from '@ollama-otel/testing';
 import { findMetric } from '@ollama-otel/testing';
 import { diag } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { genAiLatestExperimental, resolveSettings } from '../src/settings.js';
+import { genAiLatestExperimental, resolveSettings } from '../src/core/settings.js';
 import {
   drain,
   durationMs,

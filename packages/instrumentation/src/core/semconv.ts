@@ -13,6 +13,10 @@
 export const ATTR_SERVER_ADDRESS = 'server.address' as const;
 export const ATTR_SERVER_PORT = 'server.port' as const;
 export const ATTR_ERROR_TYPE = 'error.type' as const;
+export const EVENT_EXCEPTION = 'exception' as const;
+export const ATTR_EXCEPTION_TYPE = 'exception.type' as const;
+export const ATTR_EXCEPTION_MESSAGE = 'exception.message' as const;
+export const ATTR_EXCEPTION_STACKTRACE = 'exception.stacktrace' as const;
 
 // --- GenAI attributes (v1.41) ---
 export const ATTR_GEN_AI_OPERATION_NAME = 'gen_ai.operation.name' as const;
@@ -29,6 +33,7 @@ export const ATTR_GEN_AI_REQUEST_PRESENCE_PENALTY = 'gen_ai.request.presence_pen
 export const ATTR_GEN_AI_REQUEST_STREAM = 'gen_ai.request.stream' as const;
 export const ATTR_GEN_AI_OUTPUT_TYPE = 'gen_ai.output.type' as const;
 export const ATTR_GEN_AI_RESPONSE_MODEL = 'gen_ai.response.model' as const;
+export const ATTR_GEN_AI_RESPONSE_ID = 'gen_ai.response.id' as const;
 export const ATTR_GEN_AI_RESPONSE_FINISH_REASONS = 'gen_ai.response.finish_reasons' as const;
 export const ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = 'gen_ai.response.time_to_first_chunk' as const;
 export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens' as const;

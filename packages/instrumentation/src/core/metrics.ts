@@ -2,11 +2,18 @@
  * The metric instruments and how a finished call is recorded into them. Everything is recorded from the
  * response itself, never from span data, so metrics stay complete when traces are sampled out.
  */
-import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
-import { nanosToSeconds, tokenCount } from './attributes.js';
-import type { OllamaResponse } from './internal-types.js';
 import {
-  ATTR_ERROR_TYPE,
+  type Attributes,
+  type Counter,
+  createNoopMeter,
+  type DiagLogger,
+  type Histogram,
+  type Meter,
+} from '@opentelemetry/api';
+import { outcomeAttributes, withAttribute } from './attributes.js';
+import type { ResponseSummary } from './format.js';
+import {
+  ATTR_GEN_AI_RESPONSE_MODEL,
   ATTR_GEN_AI_TOKEN_MODALITY,
   ATTR_GEN_AI_TOKEN_TYPE,
   GEN_AI_DURATION_BUCKETS,
@@ -40,6 +47,8 @@ import {
   OLLAMA_TOKENS_PER_SECOND_BUCKETS,
 } from './semconv.js';
 
+const NANOSECONDS_PER_SECOND = 1e9;
+
 type SecondsHistogram = (name: string, description: string, buckets?: number[]) => Histogram;
 
 function secondsHistogram(meter: Meter): SecondsHistogram {
@@ -56,17 +65,39 @@ function tokenHistogram(meter: Meter, name: string, description: string): Histog
 }
 
 /**
+ * The metric attributes of a finished call: its common attributes (operation, provider, server, request model),
+ * the response model and, for failures, `error.type`. Each variant is a cached, frozen object.
+ */
+export class OutcomeAttributes {
+  constructor(
+    readonly common: Attributes,
+    readonly responseModel: string | undefined,
+    readonly errorType: string | undefined,
+  ) {}
+
+  /** With `error.type` (when set): operation duration, token histograms, server timings. */
+  get all(): Attributes {
+    return outcomeAttributes(this.common, this.responseModel, this.errorType);
+  }
+
+  /** Without `error.type`: the latest-experimental usage counters. */
+  get withoutError(): Attributes {
+    return withAttribute(this.common, ATTR_GEN_AI_RESPONSE_MODEL, this.responseModel);
+  }
+}
+
+/**
  * The GenAI client metrics of one semantic-convention generation: the streaming timings (recorded per chunk by
- * the call) and what a finished call records. `response` is `undefined` when no final response arrived (failed,
- * cancelled, abandoned or incomplete calls); `attributes` carry `error.type` when the call failed.
+ * the call) and what a finished call records. `summary` is `undefined` when no final response arrived (failed,
+ * cancelled, abandoned or incomplete calls).
  */
 export interface GenAiClientMetrics {
   readonly timeToFirstChunk: Histogram;
   readonly timePerOutputChunk: Histogram;
   /** chat, generate. */
-  recordInference(response: OllamaResponse | undefined, attributes: Attributes, seconds: number): void;
+  recordInference(summary: ResponseSummary | undefined, attributes: OutcomeAttributes, seconds: number): void;
   /** embed, embeddings. */
-  recordEmbeddings(response: OllamaResponse | undefined, attributes: Attributes, seconds: number): void;
+  recordEmbeddings(summary: ResponseSummary | undefined, attributes: OutcomeAttributes, seconds: number): void;
 }
 
 /** The v1.41 GenAI client metrics (the default). */
@@ -94,25 +125,25 @@ class V141ClientMetrics implements GenAiClientMetrics {
     );
   }
 
-  recordInference(response: OllamaResponse | undefined, attributes: Attributes, seconds: number): void {
-    if (response !== undefined) this.recordTokenUsage(response, attributes);
-    this.operationDuration.record(seconds, attributes);
+  recordInference(summary: ResponseSummary | undefined, attributes: OutcomeAttributes, seconds: number): void {
+    const all = attributes.all;
+    if (summary?.inputTokens !== undefined) {
+      this.tokenUsage.record(
+        summary.inputTokens,
+        withAttribute(all, ATTR_GEN_AI_TOKEN_TYPE, GEN_AI_TOKEN_TYPE_VALUE_INPUT),
+      );
+    }
+    if (summary?.outputTokens !== undefined) {
+      this.tokenUsage.record(
+        summary.outputTokens,
+        withAttribute(all, ATTR_GEN_AI_TOKEN_TYPE, GEN_AI_TOKEN_TYPE_VALUE_OUTPUT),
+      );
+    }
+    this.operationDuration.record(seconds, all);
   }
 
-  recordEmbeddings(response: OllamaResponse | undefined, attributes: Attributes, seconds: number): void {
-    this.recordInference(response, attributes, seconds);
-  }
-
-  /** Token usage, only for the counts Ollama reported. */
-  private recordTokenUsage(response: OllamaResponse, attributes: Attributes): void {
-    const input = tokenCount(response.prompt_eval_count);
-    const output = tokenCount(response.eval_count);
-    if (input !== undefined) {
-      this.tokenUsage.record(input, { ...attributes, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_INPUT });
-    }
-    if (output !== undefined) {
-      this.tokenUsage.record(output, { ...attributes, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT });
-    }
+  recordEmbeddings(summary: ResponseSummary | undefined, attributes: OutcomeAttributes, seconds: number): void {
+    this.recordInference(summary, attributes, seconds);
   }
 }
 
@@ -120,10 +151,10 @@ class V141ClientMetrics implements GenAiClientMetrics {
  * The latest experimental GenAI client metrics (semantic-conventions-genai), for
  * `OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental`.
  *
- * Token counts: the `…operation.{input,output}_tokens` histograms get only the counts Ollama reported (as the
+ * Token counts: the `…operation.{input,output}_tokens` histograms get only the counts the server reported (as the
  * v1.41 histogram does). The `…usage.{input,output}_tokens` counters are added to on every inference call, as
  * the genai-repo conventions ask, failed ones included: the reported count with modality `text`, or `0` with
- * modality `unknown` when Ollama reported none (prompt-cache hit, load/unload calls, failures).
+ * modality `unknown` when none was reported (prompt-cache hit, load/unload calls, failures).
  */
 class LatestClientMetrics implements GenAiClientMetrics {
   readonly inferenceDuration: Histogram;
@@ -175,38 +206,35 @@ class LatestClientMetrics implements GenAiClientMetrics {
     );
   }
 
-  recordInference(response: OllamaResponse | undefined, attributes: Attributes, seconds: number): void {
-    this.inferenceDuration.record(seconds, attributes);
-    const input = tokenCount(response?.prompt_eval_count);
-    const output = tokenCount(response?.eval_count);
-    if (input !== undefined) this.operationInputTokens.record(input, attributes);
-    if (output !== undefined) this.operationOutputTokens.record(output, attributes);
-    const usage = usageAttributes(attributes);
+  recordInference(summary: ResponseSummary | undefined, attributes: OutcomeAttributes, seconds: number): void {
+    const all = attributes.all;
+    this.inferenceDuration.record(seconds, all);
+    const input = summary?.inputTokens;
+    const output = summary?.outputTokens;
+    if (input !== undefined) this.operationInputTokens.record(input, all);
+    if (output !== undefined) this.operationOutputTokens.record(output, all);
+    const usage = attributes.withoutError;
     addUsage(this.usageInputTokens, input, usage);
     addUsage(this.usageOutputTokens, output, usage);
   }
 
-  recordEmbeddings(response: OllamaResponse | undefined, attributes: Attributes, seconds: number): void {
-    this.embeddingsDuration.record(seconds, attributes);
-    const input = tokenCount(response?.prompt_eval_count);
-    if (input !== undefined) this.embeddingsInputTokens.record(input, attributes);
+  recordEmbeddings(summary: ResponseSummary | undefined, attributes: OutcomeAttributes, seconds: number): void {
+    const all = attributes.all;
+    this.embeddingsDuration.record(seconds, all);
+    if (summary?.inputTokens !== undefined) this.embeddingsInputTokens.record(summary.inputTokens, all);
   }
 }
 
-/** The usage counters carry the call's attributes and `gen_ai.token.modality`, but no `error.type`. */
-function usageAttributes(attributes: Attributes): Attributes {
-  if (attributes[ATTR_ERROR_TYPE] === undefined) return attributes;
-  const { [ATTR_ERROR_TYPE]: _errorType, ...rest } = attributes;
-  return rest;
-}
-
-/** Ollama only reports text tokens for chat and generate; nothing reported: `0`, modality `unknown`. */
+/** Only text tokens are reported for chat and generate; nothing reported: `0`, modality `unknown`. */
 function addUsage(counter: Counter, count: number | undefined, attributes: Attributes): void {
-  counter.add(count ?? 0, {
-    ...attributes,
-    [ATTR_GEN_AI_TOKEN_MODALITY]:
+  counter.add(
+    count ?? 0,
+    withAttribute(
+      attributes,
+      ATTR_GEN_AI_TOKEN_MODALITY,
       count === undefined ? GEN_AI_TOKEN_MODALITY_VALUE_UNKNOWN : GEN_AI_TOKEN_MODALITY_VALUE_TEXT,
-  });
+    ),
+  );
 }
 
 export class GenAiInstruments {
@@ -222,7 +250,17 @@ export class GenAiInstruments {
   readonly coldStarts: Counter;
   readonly managementOperationDuration: Histogram;
 
-  constructor(meter: Meter) {
+  /** The instruments of `meter`; when it fails to create them, no-op ones (the failure goes to `diag`). */
+  static create(meter: Meter, diag: DiagLogger): GenAiInstruments {
+    try {
+      return new GenAiInstruments(meter);
+    } catch (error) {
+      diag.error('failed to create the Ollama metric instruments; metrics are off', error);
+      return new GenAiInstruments(createNoopMeter());
+    }
+  }
+
+  private constructor(meter: Meter) {
     const seconds = secondsHistogram(meter);
     const rate = (name: string, description: string) =>
       meter.createHistogram(name, {
@@ -266,20 +304,20 @@ export class GenAiInstruments {
   }
 
   /** Ollama's own phase timings and speeds, each only when present in the response. */
-  recordServerTimings(response: OllamaResponse, attributes: Attributes): void {
-    const load = nanosToSeconds(response.load_duration);
-    const promptEval = nanosToSeconds(response.prompt_eval_duration);
-    const evaluation = nanosToSeconds(response.eval_duration);
-    if (load !== undefined) this.loadDuration.record(load, attributes);
-    if (promptEval !== undefined) {
-      this.promptEvalDuration.record(promptEval, attributes);
-      const tokens = tokenCount(response.prompt_eval_count);
-      if (tokens) this.promptEvalTokensPerSecond.record(tokens / promptEval, attributes);
+  recordServerTimings(summary: ResponseSummary, attributes: Attributes): void {
+    const timings = summary.timings;
+    if (timings === undefined) return;
+    const { loadNs, promptEvalNs, evalNs } = timings;
+    if (loadNs !== undefined) this.loadDuration.record(loadNs / NANOSECONDS_PER_SECOND, attributes);
+    if (promptEvalNs !== undefined) {
+      this.promptEvalDuration.record(promptEvalNs / NANOSECONDS_PER_SECOND, attributes);
+      const tokens = summary.inputTokens;
+      if (tokens) this.promptEvalTokensPerSecond.record((tokens * NANOSECONDS_PER_SECOND) / promptEvalNs, attributes);
     }
-    if (evaluation !== undefined) {
-      this.evalDuration.record(evaluation, attributes);
-      const tokens = tokenCount(response.eval_count);
-      if (tokens) this.evalTokensPerSecond.record(tokens / evaluation, attributes);
+    if (evalNs !== undefined) {
+      this.evalDuration.record(evalNs / NANOSECONDS_PER_SECOND, attributes);
+      const tokens = summary.outputTokens;
+      if (tokens) this.evalTokensPerSecond.record((tokens * NANOSECONDS_PER_SECOND) / evalNs, attributes);
     }
   }
 }

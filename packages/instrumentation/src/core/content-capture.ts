@@ -1,7 +1,8 @@
 /*
- * Opt-in content of one chat/generate call: accumulated across stream chunks, collected once at the end, passed
- * through the user's hook, bounded, then set on the span (JSON strings) and/or emitted as one structured
- * `gen_ai.client.inference.operation.details` log record in the span's context.
+ * Opt-in content of one GenAI call: accumulated across stream chunks by the format's content source, collected
+ * once at the end, passed through the user's hook, bounded, then set on the span (JSON strings) and/or emitted
+ * as one structured `gen_ai.client.inference.operation.details` log record in the span's context. The span
+ * attributes and the log record carry the same bounded content.
  */
 import {
   type Attributes,
@@ -12,8 +13,8 @@ import {
   SeverityNumber,
   type Span,
 } from '@opentelemetry/api';
-import { outputMessage, requestContent, responseTurn, StreamedOutput } from './content.js';
-import type { OllamaResponse } from './internal-types.js';
+import type { MessageContent } from '../types.js';
+import type { ContentSource, ResponseSummary } from './format.js';
 import {
   ATTR_GEN_AI_INPUT_MESSAGES,
   ATTR_GEN_AI_OUTPUT_MESSAGES,
@@ -22,11 +23,7 @@ import {
   EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS,
 } from './semconv.js';
 import type { ContentSettings } from './settings.js';
-import { boundedJson } from './truncation.js';
-import type { MessageContent } from './types.js';
-
-/** Which methods' content is captured. Embeddings are not: their input is not a conversation. */
-export const CONTENT_METHODS: ReadonlySet<string> = new Set(['chat', 'generate']);
+import { boundEntries } from './truncation.js';
 
 const FIELDS = [
   { key: 'inputMessages', attribute: ATTR_GEN_AI_INPUT_MESSAGES, messages: true },
@@ -37,7 +34,9 @@ const FIELDS = [
 
 /** How the call ended, as far as content is concerned. */
 export interface ContentOutcome {
-  response: OllamaResponse | undefined;
+  /** The complete response or the final chunk; `undefined` when the call did not finish. */
+  response: unknown;
+  summary: ResponseSummary | undefined;
   failed: boolean;
 }
 
@@ -54,51 +53,37 @@ export interface ContentSink {
 }
 
 export class ContentCapture {
-  private streamed: StreamedOutput | undefined;
-
   constructor(
     private readonly settings: ContentSettings,
-    private readonly method: string,
-    private readonly request: unknown,
+    private readonly source: ContentSource,
   ) {}
 
   chunk(chunk: unknown): void {
-    if (typeof chunk !== 'object' || chunk === null) return;
-    if (this.streamed === undefined) this.streamed = new StreamedOutput();
-    this.streamed.add(chunk as OllamaResponse);
+    this.source.chunk(chunk);
   }
 
   record(outcome: ContentOutcome, sink: ContentSink): void {
     const onSpan = this.settings.onSpan && sink.span.isRecording();
     const onEvent = this.settings.onEvent && loggerEnabled(sink);
     if (!onSpan && !onEvent) return;
-    const content = this.applyHook(this.collect(outcome), sink);
+    const collected = this.source.collect(outcome.response, outcome.summary, outcome.failed);
+    const content = this.applyHook(collected, sink);
     if (content === undefined) return;
     const json: Attributes = {};
     const structured: Attributes = {};
     for (const field of FIELDS) {
       const value = content[field.key];
       if (!Array.isArray(value) || value.length === 0) continue;
-      json[field.attribute] = boundedJson(
+      const bounded = boundEntries(
         value as unknown as Record<string, unknown>[],
         this.settings.maxLength,
         field.messages,
       );
-      structured[field.attribute] = value;
+      json[field.attribute] = bounded.json;
+      structured[field.attribute] = bounded.entries as unknown as Attributes[string];
     }
     if (onSpan) sink.span.setAttributes(json);
     if (onEvent) emitDetails(sink, structured);
-  }
-
-  private collect(outcome: ContentOutcome): MessageContent {
-    const content = requestContent(this.method, this.request);
-    const turn = this.streamed ?? (outcome.response === undefined ? undefined : responseTurn(outcome.response));
-    if (turn !== undefined) {
-      const doneReason = outcome.response?.done_reason;
-      const message = outputMessage(turn, typeof doneReason === 'string' ? doneReason : undefined, outcome.failed);
-      if (!outcome.failed || message.parts.length > 0) content.outputMessages = [message];
-    }
-    return content;
   }
 
   /** The hook gets a copy, so that redacting in place never touches the caller's request objects. */
@@ -108,7 +93,9 @@ export class ContentCapture {
     try {
       const copy = structuredClone(content);
       const rewritten = hook(copy, sink.span);
-      return typeof rewritten === 'object' && rewritten !== null ? rewritten : copy;
+      if (typeof rewritten !== 'object' || rewritten === null || rewritten === copy) return copy;
+      // Bounding edits entries in place: never the objects the hook may share with the application.
+      return structuredClone(rewritten);
     } catch (error) {
       sink.diag.error('contentHook failed; no message content recorded for this call', error);
       return undefined;

@@ -28,3 +28,10 @@ export function errorMessage(error: unknown): string {
   }
   return String(error);
 }
+
+/** `exception.type`: the error's `name` (`ResponseError`, `AbortError`, `TypeError`), else its class name. */
+export function errorName(error: Error): string {
+  if (typeof error.name === 'string' && error.name !== '') return error.name;
+  const className = (error as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof className === 'string' && className !== '' ? className : 'Error';
+}

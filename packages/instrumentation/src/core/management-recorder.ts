@@ -4,12 +4,10 @@
  * attributes or metrics. Streamed progress (pull, push, create) is summarised on the span (final status,
  * layers, bytes) with a few throttled progress events.
  */
-import type { Attributes } from '@opentelemetry/api';
-import { serverAttributes } from './attributes.js';
-import { hrTimeOf } from './clock.js';
-import type { OllamaClient } from './internal-types.js';
-import type { CallDescription, CallRecorder, CallState, Outcome } from './observation.js';
-import type { OperationSpec } from './operations.js';
+import type { Attributes, HrTime } from '@opentelemetry/api';
+import { nonEmptyString, withAttribute } from './attributes.js';
+import type { CallDescription, CallRecorder, CallState, ManagementCallInit, Outcome } from './observation.js';
+import { scrub } from './scrub.js';
 import {
   ATTR_ERROR_TYPE,
   ATTR_OLLAMA_COPY_DESTINATION,
@@ -43,18 +41,32 @@ interface Layer {
   completed: number;
 }
 
-/** `ollama.pull llama3.2`, `ollama.list`; webSearch/webFetch report ollama.com, where they are sent. */
-export function describeManagementCall(spec: OperationSpec, client: unknown, request: unknown): CallDescription {
-  const host = spec.fixedHost ?? (client as OllamaClient | undefined)?.config?.host;
-  const metricAttributes: Attributes = { [ATTR_OLLAMA_OPERATION_NAME]: spec.operationName, ...serverAttributes(host) };
+/** `ollama.pull llama3.2`, `ollama.list`; the caller gives the server the call is sent to. */
+export function describeManagementCall(init: ManagementCallInit): CallDescription {
+  const metricAttributes = managementAttributes(init.operationName, init.server);
   const spanAttributes: Attributes = { ...metricAttributes };
-  const body = (typeof request === 'object' && request !== null ? request : {}) as Loose;
-  const model = spec.modelField === undefined ? undefined : nonEmptyString(body[spec.modelField]);
+  const model = init.model === undefined ? undefined : scrub(init.model);
   if (model !== undefined) spanAttributes[ATTR_OLLAMA_MODEL_NAME] = model;
-  const destination = spec.method === 'copy' ? nonEmptyString(body.destination) : undefined;
-  if (destination !== undefined) spanAttributes[ATTR_OLLAMA_COPY_DESTINATION] = destination;
-  const name = `ollama.${spec.operationName}`;
+  if (init.destination !== undefined) spanAttributes[ATTR_OLLAMA_COPY_DESTINATION] = scrub(init.destination);
+  const name = `ollama.${init.operationName}`;
   return { spanName: model === undefined ? name : `${name} ${model}`, spanAttributes, metricAttributes };
+}
+
+const managementByServer = new WeakMap<Attributes, Map<string, Attributes>>();
+
+/** `ollama.operation.name` plus the server attributes; cached, frozen. */
+function managementAttributes(operationName: string, server: Attributes): Attributes {
+  let byOperation = managementByServer.get(server);
+  if (byOperation === undefined) {
+    byOperation = new Map();
+    managementByServer.set(server, byOperation);
+  }
+  let attributes = byOperation.get(operationName);
+  if (attributes === undefined) {
+    attributes = Object.freeze({ [ATTR_OLLAMA_OPERATION_NAME]: operationName, ...server });
+    byOperation.set(operationName, attributes);
+  }
+  return attributes;
 }
 
 export class ManagementRecorder implements CallRecorder {
@@ -67,19 +79,17 @@ export class ManagementRecorder implements CallRecorder {
   constructor(private readonly call: CallState) {}
 
   chunk(chunk: unknown, now: number): boolean {
-    const progress = (typeof chunk === 'object' && chunk !== null ? chunk : {}) as Loose;
+    if (chunk === undefined) return false;
+    const progress = asLoose(chunk) ?? {};
     this.updates++;
     if (this.call.span.isRecording()) this.track(progress, now);
     return progress.status === STATUS_SUCCESS;
   }
 
-  end(outcome: Outcome, endedAt: number): void {
+  end(outcome: Outcome, endedAt: number, _endTime: HrTime): void {
     const { host, span, startedAt, metricAttributes } = this.call;
-    if (span.isRecording()) span.setAttributes(this.summary(outcome.response as Loose | undefined));
-    const attributes =
-      outcome.errorType === undefined
-        ? metricAttributes
-        : { ...metricAttributes, [ATTR_ERROR_TYPE]: outcome.errorType };
+    if (span.isRecording()) span.setAttributes(this.summary(asLoose(outcome.response)));
+    const attributes = withAttribute(metricAttributes, ATTR_ERROR_TYPE, outcome.errorType);
     host.instruments.managementOperationDuration.record((endedAt - startedAt) / 1000, attributes);
   }
 
@@ -93,11 +103,11 @@ export class ManagementRecorder implements CallRecorder {
     this.events++;
     this.lastEventAt = now;
     const attributes: Attributes = {};
-    if (status !== undefined) attributes[ATTR_OLLAMA_PROGRESS_STATUS] = status;
+    if (status !== undefined) attributes[ATTR_OLLAMA_PROGRESS_STATUS] = scrub(status);
     if (digest !== undefined) attributes[ATTR_OLLAMA_PROGRESS_DIGEST] = digest;
     if (isCount(progress.completed)) attributes[ATTR_OLLAMA_PROGRESS_COMPLETED_BYTES] = progress.completed;
     if (isCount(progress.total)) attributes[ATTR_OLLAMA_PROGRESS_TOTAL_BYTES] = progress.total;
-    this.call.span.addEvent(EVENT_OLLAMA_PROGRESS, attributes, hrTimeOf(now));
+    this.call.span.addEvent(EVENT_OLLAMA_PROGRESS, attributes, this.call.clock.at(now));
   }
 
   /** Every status change while the budget lasts; repeated updates of one status only now and then. */
@@ -124,7 +134,7 @@ export class ManagementRecorder implements CallRecorder {
   private summary(response: Loose | undefined): Attributes {
     const attributes: Attributes = {};
     const status = nonEmptyString(response?.status) ?? this.status;
-    if (status !== undefined) attributes[ATTR_OLLAMA_OPERATION_STATUS] = status;
+    if (status !== undefined) attributes[ATTR_OLLAMA_OPERATION_STATUS] = scrub(status);
     if (this.updates > 0) attributes[ATTR_OLLAMA_PROGRESS_UPDATES] = this.updates;
     if (this.layers !== undefined && this.layers.size > 0) {
       let total = 0;
@@ -144,8 +154,8 @@ export class ManagementRecorder implements CallRecorder {
   }
 }
 
-function nonEmptyString(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
+function asLoose(value: unknown): Loose | undefined {
+  return typeof value === 'object' && value !== null ? (value as Loose) : undefined;
 }
 
 function isCount(value: unknown): value is number {

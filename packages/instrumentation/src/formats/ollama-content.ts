@@ -1,18 +1,18 @@
 /*
- * Pure conversions from ollama-js requests and responses to the GenAI semantic-convention message shapes
- * (v1.41 `gen-ai-input-messages.json` / `gen-ai-output-messages.json`). Images become a described `blob` part
- * without bytes; generate's `context` tokens, embeddings and headers are never read here.
+ * Ollama's native chat and generate bodies as GenAI semantic-convention messages (v1.41
+ * `gen-ai-input-messages.json` / `gen-ai-output-messages.json`). Images become a described `blob` part without
+ * bytes; generate's `context` tokens, embeddings and headers are never read here.
  */
-import type { OllamaResponse } from './internal-types.js';
-import type { ImagePart, InputMessage, MessageContent, MessagePart, OutputMessage, ToolDefinition } from './types.js';
+import { imagePart, isObject, type Loose, pushText } from '../core/content-parts.js';
+import type { ContentSource, ResponseSummary } from '../core/format.js';
+import { scrubValue } from '../core/scrub.js';
+import type { InputMessage, MessageContent, MessagePart, OutputMessage, ToolDefinition } from '../types.js';
 
 const ROLE_ASSISTANT = 'assistant';
 const ROLE_USER = 'user';
 const ROLE_TOOL = 'tool';
 const FINISH_REASON_STOP = 'stop';
 const FINISH_REASON_ERROR = 'error';
-
-type Loose = Record<string, unknown>;
 
 /** The fields of an assistant turn, from a chat message, a generate response, or a stream's accumulation. */
 export interface AssistantTurn {
@@ -27,9 +27,9 @@ export class StreamedOutput implements AssistantTurn {
   thinking = '';
   tool_calls: unknown[] | undefined;
 
-  add(chunk: OllamaResponse): void {
+  add(chunk: Loose): void {
     const message = chunk.message;
-    if (typeof message === 'object' && message !== null) {
+    if (isObject(message)) {
       if (typeof message.content === 'string') this.content += message.content;
       if (typeof message.thinking === 'string') this.thinking += message.thinking;
       if (Array.isArray(message.tool_calls)) {
@@ -40,6 +40,32 @@ export class StreamedOutput implements AssistantTurn {
     }
     if (typeof chunk.response === 'string') this.content += chunk.response;
     if (typeof chunk.thinking === 'string') this.thinking += chunk.thinking;
+  }
+}
+
+/** The content of one native chat (`method` = `chat`) or generate call. */
+export class OllamaContentSource implements ContentSource {
+  private streamed: StreamedOutput | undefined;
+
+  constructor(
+    private readonly method: 'chat' | 'generate',
+    private readonly request: unknown,
+  ) {}
+
+  chunk(chunk: unknown): void {
+    if (!isObject(chunk)) return;
+    if (this.streamed === undefined) this.streamed = new StreamedOutput();
+    this.streamed.add(chunk);
+  }
+
+  collect(response: unknown, summary: ResponseSummary | undefined, failed: boolean): MessageContent {
+    const content = requestContent(this.method, this.request);
+    const turn = this.streamed ?? (isObject(response) ? responseTurn(response) : undefined);
+    if (turn !== undefined) {
+      const message = outputMessage(turn, summary?.finishReasons?.[0], failed);
+      if (!failed || message.parts.length > 0) content.outputMessages = [message];
+    }
+    return content;
   }
 }
 
@@ -58,9 +84,9 @@ export function requestContent(method: string, request: unknown): MessageContent
   pushText(parts, 'text', request.prompt);
   pushImages(parts, request.images);
   if (parts.length > 0) content.inputMessages = [{ role: ROLE_USER, parts }];
-  if (typeof request.system === 'string' && request.system !== '') {
-    content.systemInstructions = [{ type: 'text', content: request.system }];
-  }
+  const system: MessagePart[] = [];
+  pushText(system, 'text', request.system);
+  if (system.length > 0) content.systemInstructions = system;
   return content;
 }
 
@@ -87,7 +113,7 @@ export function outputMessage(turn: AssistantTurn, finishReason: string | undefi
 }
 
 /** A chat response's message, or a generate response's `response`/`thinking`. */
-export function responseTurn(response: OllamaResponse): AssistantTurn {
+export function responseTurn(response: Loose): AssistantTurn {
   if (isObject(response.message)) return response.message;
   return { content: response.response, thinking: response.thinking };
 }
@@ -103,7 +129,7 @@ export function toolDefinitions(tools: unknown): ToolDefinition[] | undefined {
       type: typeof tool.type === 'string' ? tool.type : 'function',
       name: typeof fn.name === 'string' ? fn.name : '',
     };
-    if (typeof fn.description === 'string') definition.description = fn.description;
+    if (typeof fn.description === 'string') definition.description = scrubValue(fn.description);
     if (fn.parameters !== undefined) definition.parameters = fn.parameters;
     definitions.push(definition);
   }
@@ -111,14 +137,10 @@ export function toolDefinitions(tools: unknown): ToolDefinition[] | undefined {
 }
 
 function toolResponsePart(message: Loose): MessagePart {
-  const part: MessagePart = { type: 'tool_call_response', response: message.content ?? '' };
+  const part: MessagePart = { type: 'tool_call_response', response: scrubValue(message.content ?? '') };
   if (typeof message.tool_call_id === 'string' && message.tool_call_id !== '') part.id = message.tool_call_id;
   if (typeof message.tool_name === 'string' && message.tool_name !== '') part.name = message.tool_name;
   return part;
-}
-
-function pushText(parts: MessagePart[], type: 'text' | 'reasoning', value: unknown): void {
-  if (typeof value === 'string' && value !== '') parts.push({ type, content: value });
 }
 
 function pushToolCalls(parts: MessagePart[], calls: unknown): void {
@@ -136,62 +158,4 @@ function pushToolCalls(parts: MessagePart[], calls: unknown): void {
 function pushImages(parts: MessagePart[], images: unknown): void {
   if (!Array.isArray(images)) return;
   for (const image of images) parts.push(imagePart(image));
-}
-
-/** Modality, size and MIME type of an image; its bytes are never kept. */
-export function imagePart(image: unknown): ImagePart {
-  const part: ImagePart = { type: 'blob', modality: 'image' };
-  if (image instanceof Uint8Array) {
-    const mimeType = sniffBytes(image);
-    if (mimeType !== undefined) part.mime_type = mimeType;
-    part.size = image.byteLength;
-  } else if (typeof image === 'string') {
-    describeBase64(part, image);
-  }
-  return part;
-}
-
-const DATA_URL = /^data:([\w.+-]+\/[\w.+-]+)?(;[^,]*)?;base64,/;
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-/** Long strings are surely base64 image data (file paths are short); only their head is checked. */
-const BASE64_CHECKED_PREFIX = 1024;
-
-function describeBase64(part: ImagePart, image: string): void {
-  let data = image;
-  const dataUrl = DATA_URL.exec(image);
-  if (dataUrl !== null) {
-    if (dataUrl[1] !== undefined) part.mime_type = dataUrl[1];
-    data = image.slice(dataUrl[0].length);
-  }
-  if (data.length === 0 || data.length % 4 !== 0) return;
-  if (!BASE64.test(data.length > BASE64_CHECKED_PREFIX ? data.slice(0, BASE64_CHECKED_PREFIX) : data)) return;
-  const padding = data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0;
-  part.size = (data.length / 4) * 3 - padding;
-  if (part.mime_type === undefined) {
-    const mimeType = sniffBase64(data);
-    if (mimeType !== undefined) part.mime_type = mimeType;
-  }
-}
-
-function sniffBytes(bytes: Uint8Array): string | undefined {
-  const at = (i: number) => bytes[i];
-  if (at(0) === 0xff && at(1) === 0xd8 && at(2) === 0xff) return 'image/jpeg';
-  if (at(0) === 0x89 && at(1) === 0x50 && at(2) === 0x4e && at(3) === 0x47) return 'image/png';
-  if (at(0) === 0x47 && at(1) === 0x49 && at(2) === 0x46) return 'image/gif';
-  if (at(0) === 0x52 && at(1) === 0x49 && at(2) === 0x46 && at(3) === 0x46 && at(8) === 0x57 && at(9) === 0x45) {
-    return 'image/webp';
-  }
-  return undefined;
-}
-
-function sniffBase64(data: string): string | undefined {
-  if (data.startsWith('/9j/')) return 'image/jpeg';
-  if (data.startsWith('iVBORw0KGgo')) return 'image/png';
-  if (data.startsWith('R0lGOD')) return 'image/gif';
-  if (data.startsWith('UklGR') && data.slice(12, 16) === 'RUJQ') return 'image/webp';
-  return undefined;
-}
-
-function isObject(value: unknown): value is Loose {
-  return typeof value === 'object' && value !== null;
 }
