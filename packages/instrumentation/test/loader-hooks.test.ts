@@ -114,3 +114,11 @@ describe('instrumentOllama() with no target (no loader hooks)', () => {
     expect(spans.map((span) => span.name)).toEqual(['embeddings all-minilm', 'embeddings all-minilm']);
   });
 });
+
+describe('propagation default by runtime', () => {
+  it('in a browser-like global scope, no traceparent unless propagateContext is true', async () => {
+    const out = await runNode([join(fixtures, 'browser-runtime.mjs')]);
+    expect(out.spans.map((span) => span.name)).toEqual(['ollama.list', 'ollama.list']);
+    expect(out.result).toEqual([false, true]);
+  });
+});

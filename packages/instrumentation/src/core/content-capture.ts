@@ -66,7 +66,9 @@ export class ContentCapture {
     const onSpan = this.settings.onSpan && sink.span.isRecording();
     const onEvent = this.settings.onEvent && loggerEnabled(sink);
     if (!onSpan && !onEvent) return;
-    const collected = this.source.collect(outcome.response, outcome.summary, outcome.failed);
+    // A hook sees the whole content; without one, what cannot fit is not even built.
+    const limit = this.settings.hook === undefined ? this.settings.maxLength : undefined;
+    const collected = this.source.collect(outcome.response, outcome.summary, outcome.failed, limit);
     const content = this.applyHook(collected, sink);
     if (content === undefined) return;
     const json: Attributes = {};

@@ -56,7 +56,9 @@ export interface ContentSource {
   chunk(chunk: unknown): void;
   /**
    * Everything to record. `response` is the complete response or the final chunk (`undefined` when the call did
-   * not finish); `failed` tells whether it failed or was cancelled.
+   * not finish); `failed` tells whether it failed or was cancelled. When `maxLength` is given, the oldest input
+   * messages that could not fit in that many JSON characters may be left out, counted in the first kept
+   * message's `truncated_messages`, so that a long history costs what is kept.
    */
-  collect(response: unknown, summary: ResponseSummary | undefined, failed: boolean): MessageContent;
+  collect(response: unknown, summary: ResponseSummary | undefined, failed: boolean, maxLength?: number): MessageContent;
 }

@@ -14,13 +14,16 @@ const SECRET_QUERY_PARAMETER =
 /** `Bearer eyJ...`, `Basic dXNlcjpwYXNz`: credentials copied from an Authorization header. */
 const AUTHORIZATION_VALUE = /\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{6,}/g;
 
+/** One cheap scan that tells whether any of the patterns can match (most texts have none of these). */
+const SUSPICIOUS = /[@=]|Bearer|Basic|Token/;
+
 /** `text` with credentials replaced by `REDACTED`; the same string when there are none (the common case). */
 export function scrub(text: string): string {
+  if (!SUSPICIOUS.test(text)) return text;
   let scrubbed = text;
   if (scrubbed.includes('@')) scrubbed = scrubbed.replace(URL_USERINFO, `$1${REDACTED}:${REDACTED}@`);
   if (scrubbed.includes('=')) scrubbed = scrubbed.replace(SECRET_QUERY_PARAMETER, `$1$2=${REDACTED}`);
-  if (scrubbed.includes(' ')) scrubbed = scrubbed.replace(AUTHORIZATION_VALUE, `$1 ${REDACTED}`);
-  return scrubbed;
+  return scrubbed.replace(AUTHORIZATION_VALUE, `$1 ${REDACTED}`);
 }
 
 /** Like {@link scrub}, for values that may not be strings. */

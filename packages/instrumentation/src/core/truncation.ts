@@ -44,8 +44,9 @@ const PART_TEXT_TYPES = new Set(['text', 'reasoning']);
  * are dropped first).
  */
 export function boundEntries(entries: Entry[], maxLength: number, messages: boolean): BoundedContent {
-  if (fitsAsIs(entries, maxLength, messages)) return { json: JSON.stringify(entries), entries };
-  let kept = dropWhatCannotFit(entries, maxLength, messages);
+  const lengths = new EntryLengths(entries, messages);
+  if (fitsAsIs(lengths, maxLength)) return { json: JSON.stringify(entries), entries };
+  let kept = dropWhatCannotFit(lengths, maxLength);
   let json = shortenTexts(kept, maxLength, MIN_KEPT_TEXT);
   if (json.length > maxLength) json = dropBulk(kept, maxLength, json);
   if (json.length > maxLength && kept.length > 1) {
@@ -58,11 +59,42 @@ export function boundEntries(entries: Entry[], maxLength: number, messages: bool
   return { json, entries: kept };
 }
 
+/**
+ * The JSON length of each entry, walked from the end that is kept (the newest message, or the first part) and
+ * computed only as far as a walk goes.
+ */
+class EntryLengths {
+  private readonly lengths: number[] = [];
+
+  constructor(
+    readonly entries: Entry[],
+    readonly messages: boolean,
+  ) {}
+
+  get count(): number {
+    return this.entries.length;
+  }
+
+  /** The `n`-th entry in keeping order. */
+  entry(n: number): Entry {
+    return this.entries[this.messages ? this.entries.length - 1 - n : n]!;
+  }
+
+  length(n: number): number {
+    let length = this.lengths[n];
+    if (length === undefined) {
+      length = JSON.stringify(this.entry(n)).length;
+      this.lengths[n] = length;
+    }
+    return length;
+  }
+}
+
 /** Whether the JSON fits, measured from the end that is kept, stopping as soon as it is too long. */
-function fitsAsIs(entries: Entry[], maxLength: number, messages: boolean): boolean {
+function fitsAsIs(lengths: EntryLengths, maxLength: number): boolean {
   let length = 1;
-  for (let n = 0; n < entries.length; n++) {
-    length += JSON.stringify(entries[messages ? entries.length - 1 - n : n]).length + 1;
+  for (let n = 0; n < lengths.count; n++) {
+    length += lengths.length(n) + 1;
     if (length > maxLength) return false;
   }
   return true;
@@ -72,17 +104,16 @@ function fitsAsIs(entries: Entry[], maxLength: number, messages: boolean): boole
  * The entries that can fit once shortened (texts at `MIN_KEPT_TEXT`, bulk dropped), newest first for messages.
  * Shortening never goes below that size before entries are dropped, so everything beyond them is dropped anyway.
  */
-function dropWhatCannotFit(entries: Entry[], maxLength: number, messages: boolean): Entry[] {
-  const budget = maxLength - DROPPED_MARK_LENGTH - String(entries.length).length;
+function dropWhatCannotFit(lengths: EntryLengths, maxLength: number): Entry[] {
+  const budget = maxLength - DROPPED_MARK_LENGTH - String(lengths.count).length;
   let length = 1;
   let count = 0;
-  while (count < entries.length) {
-    const entry = entries[messages ? entries.length - 1 - count : count]!;
-    length += shortenedLength(entry) + 1;
+  while (count < lengths.count) {
+    length += shortenedLength(lengths.entry(count), lengths.length(count)) + 1;
     if (length > budget) break;
     count++;
   }
-  return keepNewest(entries, Math.max(count, 1), messages);
+  return keepNewest(lengths.entries, Math.max(count, 1), lengths.messages);
 }
 
 /** The first `count` entries to keep (the newest messages, or the first parts), with the drop marked. */
@@ -96,8 +127,9 @@ function keepNewest(entries: Entry[], count: number, messages: boolean): Entry[]
 }
 
 /** The JSON length of `entry` once its texts are cut to `MIN_KEPT_TEXT` and its bulk dropped (computed, not built). */
-function shortenedLength(entry: Entry): number {
-  let length = JSON.stringify(entry).length;
+function shortenedLength(entry: Entry, fullLength: number): number {
+  let length = fullLength;
+  if (length <= MIN_KEPT_TEXT && !hasBulk(entry)) return length;
   const marked = new Set<Entry>();
   const parts = partsOf([entry]);
   for (const slot of textSlots(parts)) {
@@ -219,6 +251,10 @@ function textKey(part: Entry): string | undefined {
   if (part.type === 'tool_call_response') return 'response';
   if (typeof part.description === 'string') return 'description';
   return undefined;
+}
+
+function hasBulk(entry: Entry): boolean {
+  return bulkSlots(partsOf([entry])).length > 0;
 }
 
 function bulkSlots(parts: Entry[]): Slot[] {

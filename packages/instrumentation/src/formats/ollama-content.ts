@@ -58,8 +58,8 @@ export class OllamaContentSource implements ContentSource {
     this.streamed.add(chunk);
   }
 
-  collect(response: unknown, summary: ResponseSummary | undefined, failed: boolean): MessageContent {
-    const content = requestContent(this.method, this.request);
+  collect(response: unknown, summary: ResponseSummary | undefined, failed: boolean, maxLength?: number): MessageContent {
+    const content = requestContent(this.method, this.request, maxLength);
     const turn = this.streamed ?? (isObject(response) ? responseTurn(response) : undefined);
     if (turn !== undefined) {
       const message = outputMessage(turn, summary?.finishReasons?.[0], failed);
@@ -69,12 +69,18 @@ export class OllamaContentSource implements ContentSource {
   }
 }
 
-/** What a chat or generate request sends, as semconv content. `request` is the caller's request object. */
-export function requestContent(method: string, request: unknown): MessageContent {
+/** The shortest JSON a message can take (`{"role":"a","parts":[]}` and its comma): bounds how many can fit. */
+const MIN_MESSAGE_JSON_LENGTH = 24;
+
+/**
+ * What a chat or generate request sends, as semconv content. `request` is the caller's request object. With
+ * `maxLength`, chat messages too old to fit are counted rather than converted.
+ */
+export function requestContent(method: string, request: unknown, maxLength?: number): MessageContent {
   if (!isObject(request)) return {};
   if (method === 'chat') {
     const content: MessageContent = {};
-    if (Array.isArray(request.messages)) content.inputMessages = request.messages.filter(isObject).map(inputMessage);
+    if (Array.isArray(request.messages)) content.inputMessages = inputMessages(request.messages, maxLength);
     const tools = toolDefinitions(request.tools);
     if (tools !== undefined) content.toolDefinitions = tools;
     return content;
@@ -88,6 +94,21 @@ export function requestContent(method: string, request: unknown): MessageContent
   pushText(system, 'text', request.system);
   if (system.length > 0) content.systemInstructions = system;
   return content;
+}
+
+function inputMessages(messages: unknown[], maxLength: number | undefined): InputMessage[] {
+  const fitting = maxLength === undefined ? messages.length : Math.floor(maxLength / MIN_MESSAGE_JSON_LENGTH) + 1;
+  const converted: InputMessage[] = [];
+  let skipped = 0;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i];
+    if (!isObject(message)) continue;
+    if (converted.length < fitting) converted.push(inputMessage(message));
+    else skipped++;
+  }
+  converted.reverse();
+  if (skipped > 0 && converted[0] !== undefined) converted[0].truncated_messages = skipped;
+  return converted;
 }
 
 /** One chat history message. System messages stay in the history: they were not passed apart from it. */
