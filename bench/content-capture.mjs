@@ -20,7 +20,11 @@ class IdleReader extends MetricReader {
   async onShutdown() {}
   async onForceFlush() {}
 }
-const noopExporter = { export: (_items, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
+const noopExporter = {
+  export: (_items, done) => done({ code: 0 }),
+  shutdown: async () => {},
+  forceFlush: async () => {},
+};
 const tracerProvider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter: noopExporter })] });
 const meterProvider = new MeterProvider({ readers: [new IdleReader()] });
 const loggerProvider = new LoggerProvider();
@@ -53,7 +57,12 @@ const WORKLOADS = [
 
 async function timeArm(capture, workload) {
   const handle = capture
-    ? instrumentOllama(Ollama, { tracerProvider, meterProvider, loggerProvider, captureMessageContent: 'SPAN_AND_EVENT' })
+    ? instrumentOllama(Ollama, {
+        tracerProvider,
+        meterProvider,
+        loggerProvider,
+        captureMessageContent: 'SPAN_AND_EVENT',
+      })
     : undefined;
   try {
     const started = performance.now();

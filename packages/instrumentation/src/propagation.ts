@@ -117,12 +117,16 @@ function mergeHeaders(headers: unknown, carrier: HeaderMap, names: string[]): un
     for (const name of names) copy.set(name, carrier[name] as string);
     return copy;
   }
-  const lowerNames = new Set(names.map((name) => name.toLowerCase()));
-  const entries: [string, string][] = Array.isArray(headers)
-    ? (headers as [string, string][])
-    : Object.entries((headers ?? {}) as HeaderMap);
-  const merged: HeaderMap = {};
-  for (const [name, value] of entries) if (!lowerNames.has(name.toLowerCase())) merged[name] = value;
-  for (const name of names) merged[name] = carrier[name] as string;
+  const merged: HeaderMap = Array.isArray(headers)
+    ? Object.fromEntries(headers as [string, string][])
+    : { ...((headers ?? {}) as HeaderMap) };
+  for (const name of names) {
+    // A header the app set itself under another spelling is replaced, never sent twice.
+    if (!(name in merged)) {
+      const lower = name.toLowerCase();
+      for (const existing of Object.keys(merged)) if (existing.toLowerCase() === lower) delete merged[existing];
+    }
+    merged[name] = carrier[name] as string;
+  }
   return merged;
 }

@@ -23,7 +23,7 @@ import {
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import { SimpleSpanProcessor, type Span, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { type Span, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { Ollama } from 'ollama';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { instrumentOllama } from '../src/index.js';
@@ -31,7 +31,7 @@ import { clientSpans, drain, USER_QUESTION } from './setup.js';
 
 let double: OllamaDouble;
 let telemetry: TelemetryHarness;
-let undo: (() => void)[] = [];
+const undo: (() => void)[] = [];
 
 beforeAll(async () => {
   installContextManager();
@@ -323,7 +323,9 @@ describe('credentials never reach exported telemetry', () => {
     });
     expect(double.requests[0]!.headers.authorization).toBe(`Bearer ${SECRET}`);
     const [span] = clientSpans(telemetry);
-    expect(span!.attributes['gen_ai.input.messages']).toContain('https://REDACTED:REDACTED@example.com/data?token=REDACTED');
+    expect(span!.attributes['gen_ai.input.messages']).toContain(
+      'https://REDACTED:REDACTED@example.com/data?token=REDACTED',
+    );
     expect(await exported(telemetry.spans())).not.toContain(SECRET);
   });
 });

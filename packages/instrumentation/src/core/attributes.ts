@@ -30,22 +30,28 @@ const NANOSECONDS_PER_SECOND = 1e9;
 const MAX_CACHED = 256;
 const EMPTY: Attributes = Object.freeze({});
 
-/** A bounded string-keyed cache, emptied when full (the working set is small and recomputing is cheap). */
-class BoundedCache<V> {
-  private readonly entries = new Map<string, V>();
+/** A two-level cache (no key strings built on lookup), each level emptied when full: the working set is small. */
+class Cache2<V> {
+  private readonly entries = new Map<string, Map<string, V>>();
 
-  get(key: string, create: () => V): V {
-    let value = this.entries.get(key);
-    if (value === undefined) {
-      value = create();
+  get(first: string, second: string): V | undefined {
+    return this.entries.get(first)?.get(second);
+  }
+
+  set(first: string, second: string, value: V): V {
+    let inner = this.entries.get(first);
+    if (inner === undefined) {
       if (this.entries.size >= MAX_CACHED) this.entries.clear();
-      this.entries.set(key, value);
+      inner = new Map();
+      this.entries.set(first, inner);
     }
+    if (inner.size >= MAX_CACHED) inner.clear();
+    inner.set(second, value);
     return value;
   }
 }
 
-const serverAttributesByHost = new BoundedCache<Attributes>();
+const serverAttributesByHost = new Map<string, Attributes>();
 
 /**
  * `server.address`/`server.port` from a base URL (ollama-js normalises its host to `scheme://host:port`). Only
@@ -53,7 +59,13 @@ const serverAttributesByHost = new BoundedCache<Attributes>();
  */
 export function serverAttributes(host: unknown): Attributes {
   if (typeof host !== 'string' || host === '') return EMPTY;
-  return serverAttributesByHost.get(host, () => parseServerAttributes(host));
+  let attributes = serverAttributesByHost.get(host);
+  if (attributes === undefined) {
+    if (serverAttributesByHost.size >= MAX_CACHED) serverAttributesByHost.clear();
+    attributes = parseServerAttributes(host);
+    serverAttributesByHost.set(host, attributes);
+  }
+  return attributes;
 }
 
 function parseServerAttributes(host: string): Attributes {
@@ -76,41 +88,41 @@ function defaultPort(protocol: string): number | undefined {
 }
 
 /** Per server attributes object: the common attributes of each (operation, model). */
-const commonByServer = new WeakMap<Attributes, BoundedCache<Attributes>>();
+const commonByServer = new WeakMap<Attributes, Cache2<Attributes>>();
 
 /**
  * The attributes every span and metric point of a GenAI call shares: operation, provider, server and requested
  * model. The same frozen object for the same inputs.
  */
 export function commonAttributes(operationName: string, model: string | undefined, server: Attributes): Attributes {
-  let byKey = commonByServer.get(server);
-  if (byKey === undefined) {
-    byKey = new BoundedCache();
-    commonByServer.set(server, byKey);
+  let byOperation = commonByServer.get(server);
+  if (byOperation === undefined) {
+    byOperation = new Cache2();
+    commonByServer.set(server, byOperation);
   }
-  return byKey.get(`${operationName}\u0000${model ?? ''}`, () => {
-    const attributes: Attributes = {
-      [ATTR_GEN_AI_OPERATION_NAME]: operationName,
-      [ATTR_GEN_AI_PROVIDER_NAME]: GEN_AI_PROVIDER_NAME_VALUE_OLLAMA,
-      ...server,
-    };
-    if (model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = model;
-    return Object.freeze(attributes);
-  });
+  const cached = byOperation.get(operationName, model ?? '');
+  if (cached !== undefined) return cached;
+  const attributes: Attributes = {
+    [ATTR_GEN_AI_OPERATION_NAME]: operationName,
+    [ATTR_GEN_AI_PROVIDER_NAME]: GEN_AI_PROVIDER_NAME_VALUE_OLLAMA,
+    ...server,
+  };
+  if (model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = model;
+  return byOperation.set(operationName, model ?? '', Object.freeze(attributes));
 }
 
 /** Per base attributes object: variants with more attributes (response model, error type, token type...). */
-const variantsByBase = new WeakMap<Attributes, BoundedCache<Attributes>>();
+const variantsByBase = new WeakMap<Attributes, Cache2<Attributes>>();
 
 /** `base` plus `key: value` (nothing added for `undefined`); cached, frozen. */
 export function withAttribute(base: Attributes, key: string, value: string | undefined): Attributes {
   if (value === undefined) return base;
   let variants = variantsByBase.get(base);
   if (variants === undefined) {
-    variants = new BoundedCache();
+    variants = new Cache2();
     variantsByBase.set(base, variants);
   }
-  return variants.get(`${key}\u0000${value}`, () => Object.freeze({ ...base, [key]: value }));
+  return variants.get(key, value) ?? variants.set(key, value, Object.freeze({ ...base, [key]: value }));
 }
 
 /** The metric attributes of a finished call: the common ones, the response model and the error type. */

@@ -69,15 +69,15 @@ function tokenHistogram(meter: Meter, name: string, description: string): Histog
  * the response model and, for failures, `error.type`. Each variant is a cached, frozen object.
  */
 export class OutcomeAttributes {
+  /** With `error.type` (when set): operation duration, token histograms, server timings. */
+  readonly all: Attributes;
+
   constructor(
     readonly common: Attributes,
     readonly responseModel: string | undefined,
     readonly errorType: string | undefined,
-  ) {}
-
-  /** With `error.type` (when set): operation duration, token histograms, server timings. */
-  get all(): Attributes {
-    return outcomeAttributes(this.common, this.responseModel, this.errorType);
+  ) {
+    this.all = outcomeAttributes(common, responseModel, errorType);
   }
 
   /** Without `error.type`: the latest-experimental usage counters. */

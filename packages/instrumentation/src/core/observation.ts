@@ -112,6 +112,7 @@ export class CallObservation implements CallState {
   private lastActivityAt: number;
   private pendingReads = 0;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private followed = false;
   private recorder!: CallRecorder;
 
   private constructor(
@@ -236,6 +237,7 @@ export class CallObservation implements CallState {
     try {
       this.lastActivityAt = performance.now();
       collectedStreams.register(stream, this, this);
+      this.followed = true;
       if (this.settings.streamIdleTimeoutMs > 0) this.armIdleTimer(this.settings.streamIdleTimeoutMs);
     } catch (error) {
       this.host.diag.error('failed to follow a stream', error);
@@ -324,6 +326,7 @@ export class CallObservation implements CallState {
   }
 
   private release(): void {
+    if (!this.followed) return;
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     collectedStreams.unregister(this);

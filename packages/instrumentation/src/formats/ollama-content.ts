@@ -58,7 +58,12 @@ export class OllamaContentSource implements ContentSource {
     this.streamed.add(chunk);
   }
 
-  collect(response: unknown, summary: ResponseSummary | undefined, failed: boolean, maxLength?: number): MessageContent {
+  collect(
+    response: unknown,
+    summary: ResponseSummary | undefined,
+    failed: boolean,
+    maxLength?: number,
+  ): MessageContent {
     const content = requestContent(this.method, this.request, maxLength);
     const turn = this.streamed ?? (isObject(response) ? responseTurn(response) : undefined);
     if (turn !== undefined) {
