@@ -32,6 +32,23 @@ const waitFor = async (predicate: () => boolean, timeoutMs = 2000) => {
 };
 
 describe('streams that finish', () => {
+  it('records one time_per_output_chunk point per chunk after the first, across batches (150 chunks)', async () => {
+    const { client, telemetry } = await streamingRig({ chunks: 150, chunkDelayMs: 0 });
+    const stream = await client.chat({ model: 'llama3.2', messages: USER_QUESTION, stream: true });
+    const iterator = stream[Symbol.asyncIterator]();
+    for (let i = 0; i < 70; i++) await iterator.next();
+    // Mid-stream: the points of the first full batch are recorded already.
+    const midway = await telemetry.collectMetrics();
+    expect(histogramCount(midway, 'gen_ai.client.operation.time_per_output_chunk')).toBeGreaterThanOrEqual(64);
+    let chunks = 70;
+    while (!(await iterator.next()).done) chunks++;
+    const metrics = await telemetry.collectMetrics();
+    expect(histogramCount(metrics, 'gen_ai.client.operation.time_per_output_chunk')).toBe(chunks - 1);
+    const [point] = points(metrics, 'gen_ai.client.operation.time_per_output_chunk');
+    expect(point!.value.sum).toBeGreaterThan(0);
+    expect(point!.value.sum).toBeLessThanOrEqual(durationMs(onlySpan(telemetry)) / 1000);
+  });
+
   it('ends the span when the done chunk arrives, with usage from it and chunk timings', async () => {
     const { client, telemetry } = await streamingRig();
     const stream = await client.chat({ model: 'llama3.2', messages: USER_QUESTION, stream: true });

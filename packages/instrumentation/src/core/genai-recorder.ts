@@ -5,6 +5,7 @@
  */
 import type { Attributes, HrTime } from '@opentelemetry/api';
 import { coldStartAttributes, commonAttributes, responseAttributes } from './attributes.js';
+import { ChunkGaps } from './chunk-gaps.js';
 import { ContentCapture } from './content-capture.js';
 import type { GenAiFormat, ResponseSummary } from './format.js';
 import { type GenAiClientMetrics, OutcomeAttributes } from './metrics.js';
@@ -34,6 +35,7 @@ export function describeGenAiCall(init: GenAiCallInit): CallDescription {
 export class GenAiRecorder implements CallRecorder {
   private firstChunkAt = -1;
   private lastChunkAt = -1;
+  private gaps: ChunkGaps | undefined;
   private readonly format: GenAiFormat;
   private readonly content: ContentCapture | undefined;
   /** v1.41 or latest experimental, per `OTEL_SEMCONV_STABILITY_OPT_IN`; chosen once per call. */
@@ -62,7 +64,8 @@ export class GenAiRecorder implements CallRecorder {
       span.setAttribute(ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, timeToFirstChunk);
       this.metrics.timeToFirstChunk.record(timeToFirstChunk, metricAttributes);
     } else {
-      this.metrics.timePerOutputChunk.record((now - this.lastChunkAt) / 1000, metricAttributes);
+      this.gaps ??= new ChunkGaps(this.metrics.timePerOutputChunk, metricAttributes);
+      this.gaps.add((now - this.lastChunkAt) / 1000);
     }
     this.lastChunkAt = now;
     if (chunk === undefined) return false;
@@ -72,6 +75,7 @@ export class GenAiRecorder implements CallRecorder {
 
   end(outcome: Outcome, endedAt: number, endTime: HrTime): void {
     const { host, span, startedAt, metricAttributes } = this.call;
+    this.gaps?.flush();
     const summary = outcome.response === undefined ? undefined : this.format.summarize(outcome.response);
     const attributes = new OutcomeAttributes(metricAttributes, summary?.model, outcome.errorType);
     const recording = span.isRecording();
