@@ -34,16 +34,13 @@ export function createOperationWrapper(operation: Operation, host: TelemetryHost
         settle(host, observation, result);
         return result;
       }
-      return result.then(
-        (value) => {
-          settle(host, observation, value);
-          return value;
-        },
-        (error: unknown) => {
-          observation.fail(error);
-          throw error;
-        },
+      // The caller gets the original promise: same identity, no extra tick. Our reactions are registered first,
+      // so a returned stream is followed before the caller can touch it; they never throw.
+      result.then(
+        (value) => settle(host, observation, value),
+        (error: unknown) => observation.fail(error),
       );
+      return result;
     };
   };
 }

@@ -418,3 +418,38 @@ describe('a detached call behaves exactly as without the instrumentation', () =>
     expect(bare.message).toContain('undefined');
   });
 });
+
+describe('timing: the caller gets the original promise', () => {
+  /** Microtask turns until `promise` settles. */
+  async function turnsUntilSettled(promise: Promise<unknown>): Promise<number> {
+    let settled = false;
+    promise.then(
+      () => {
+        settled = true;
+      },
+      () => {
+        settled = true;
+      },
+    );
+    let turns = 0;
+    while (!settled && turns < 10_000) {
+      await Promise.resolve();
+      turns++;
+    }
+    return turns;
+  }
+
+  it('a call settles after exactly as many microtask turns as without the instrumentation', async () => {
+    const body = JSON.stringify({ model: 'llama3.2', message: { role: 'assistant', content: 'ok' }, done: true });
+    const inProcess = async () => new Response(body, { headers: { 'content-type': 'application/json' } });
+    const client = new Ollama({ host: double.url, fetch: inProcess as unknown as typeof fetch });
+    const call = () => client.chat({ model: 'llama3.2', messages: USER_QUESTION });
+    await call();
+    const bare = await turnsUntilSettled(call());
+    instrument({ propagateContext: false });
+    await call();
+    const instrumented = await turnsUntilSettled(call());
+    expect(instrumented).toBe(bare);
+    expect(clientSpans(telemetry)).toHaveLength(2);
+  });
+});
