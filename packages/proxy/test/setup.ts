@@ -96,8 +96,9 @@ export function rawRequest(
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const url = new URL(path, base);
+    const framed = body === undefined ? headers : { 'content-length': String(Buffer.byteLength(body)), ...headers };
     const req = request(
-      { host: url.hostname, port: url.port, method, path: url.pathname + url.search, headers, agent: false },
+      { host: url.hostname, port: url.port, method, path: url.pathname + url.search, headers: framed, agent: false },
       (res) => {
         const chunks: Buffer[] = [];
         let cut = false;
