@@ -19,7 +19,10 @@ const CLI = fileURLToPath(new URL('../packages/proxy/dist/esm/cli.js', import.me
 const TESTING = new URL('../packages/testing/dist/esm/index.js', import.meta.url).href;
 
 function child(args, env, ready) {
-  const proc = spawn(process.execPath, args, { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, args, {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     let out = '';
     proc.stdout.on('data', (chunk) => {
@@ -48,17 +51,35 @@ await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
 const sinkUrl = `http://127.0.0.1:${sink.address().port}`;
 
 const double = await child(
-  ['--input-type=module', '-e', `import { startOllamaDouble } from ${JSON.stringify(TESTING)};
-   const d = await startOllamaDouble({ chunks: ${CHUNKS}, recordRequests: false }); console.log('double ' + d.url);`],
+  [
+    '--input-type=module',
+    '-e',
+    `import { startOllamaDouble } from ${JSON.stringify(TESTING)};
+   const d = await startOllamaDouble({ chunks: ${CHUNKS}, recordRequests: false }); console.log('double ' + d.url);`,
+  ],
   {},
   /double (http:\S+)/,
 );
-const quiet = { OLLAMA_OTEL_HOST_METRICS: 'false', OLLAMA_OTEL_RUNTIME_METRICS: 'false', OLLAMA_OTEL_SERVER_METRICS: 'false' };
+const quiet = {
+  OLLAMA_OTEL_HOST_METRICS: 'false',
+  OLLAMA_OTEL_RUNTIME_METRICS: 'false',
+  OLLAMA_OTEL_SERVER_METRICS: 'false',
+};
 const ready = /listening on (http:\/\/\S+?),/;
-const off = await child([CLI, '--listen', '127.0.0.1:0', '--upstream', double.url, '--metrics', 'off'], { ...quiet, OTEL_SDK_DISABLED: 'true' }, ready);
+const off = await child(
+  [CLI, '--listen', '127.0.0.1:0', '--upstream', double.url, '--metrics', 'off'],
+  { ...quiet, OTEL_SDK_DISABLED: 'true' },
+  ready,
+);
 const on = await child(
   [CLI, '--listen', '127.0.0.1:0', '--upstream', double.url],
-  { ...quiet, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl, OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' },
+  {
+    ...quiet,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl,
+    OTEL_METRICS_EXPORTER: 'none',
+    OTEL_LOGS_EXPORTER: 'none',
+  },
   ready,
 );
 const ARMS = [
@@ -67,7 +88,8 @@ const ARMS = [
   { name: 'proxy, telemetry on', url: on.url, pid: on.proc.pid },
 ];
 
-const chatBody = (stream) => JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'Why is the sky blue?' }], stream });
+const chatBody = (stream) =>
+  JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'Why is the sky blue?' }], stream });
 const WORKLOADS = [
   { name: 'chat (non-streamed)', body: chatBody(false), perClient: 40, stream: false },
   { name: `stream of ${CHUNKS} chunks`, body: chatBody(true), perClient: 4, stream: true },
@@ -77,15 +99,21 @@ const WORKLOADS = [
 function once(agent, url, body) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const req = request(`${url}/api/chat`, { method: 'POST', agent, headers: { 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let firstByte = 0;
-      let lines = 0;
-      res.on('data', (chunk) => {
-        if (firstByte === 0) firstByte = performance.now() - started;
-        for (let at = chunk.indexOf(10); at >= 0; at = chunk.indexOf(10, at + 1)) lines++;
-      });
-      res.on('end', () => resolve({ latency: performance.now() - started, ttfb: firstByte, lines, status: res.statusCode }));
-    });
+    const req = request(
+      `${url}/api/chat`,
+      { method: 'POST', agent, headers: { 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let firstByte = 0;
+        let lines = 0;
+        res.on('data', (chunk) => {
+          if (firstByte === 0) firstByte = performance.now() - started;
+          for (let at = chunk.indexOf(10); at >= 0; at = chunk.indexOf(10, at + 1)) lines++;
+        });
+        res.on('end', () =>
+          resolve({ latency: performance.now() - started, ttfb: firstByte, lines, status: res.statusCode }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -143,13 +171,18 @@ for (const workload of WORKLOADS) {
       ARMS.map((arm) => {
         const rounds = results.get(arm.name);
         const pick = (key) => median(rounds.map((r) => r[key]));
-        return [arm.name, { p50: pick('p50'), p99: pick('p99'), ttfb: pick('ttfb'), throughput: pick('throughput'), cpu: pick('cpu') }];
+        return [
+          arm.name,
+          { p50: pick('p50'), p99: pick('p99'), ttfb: pick('ttfb'), throughput: pick('throughput'), cpu: pick('cpu') },
+        ];
       }),
     );
     const direct = summary.get('direct');
     const offArm = summary.get('proxy, telemetry off');
     console.log(`\n${workload.name}, ${concurrency} concurrent client(s)`);
-    console.log('arm                     p50     p99   +p50    +p99    TTFB    +TTFB   req/s   vs off  CPU µs/req  vs off');
+    console.log(
+      'arm                     p50     p99   +p50    +p99    TTFB    +TTFB   req/s   vs off  CPU µs/req  vs off',
+    );
     for (const arm of ARMS) {
       const s = summary.get(arm.name);
       const perChunk = workload.stream ? ` (+${fmt(((s.p50 - direct.p50) * 1000) / CHUNKS, 1)} µs/chunk)` : '';

@@ -141,7 +141,10 @@ describe.skipIf(toolsSkipReason)('end to end: clients → proxy → /metrics →
     const child = proxy as ChildProcess;
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
-    const code = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 10_000))]);
+    const code = await Promise.race([
+      exited,
+      new Promise((resolve) => setTimeout(() => resolve('still running'), 10_000)),
+    ]);
     expect(code, output).toBe(0);
   });
 });
@@ -149,17 +152,23 @@ describe.skipIf(toolsSkipReason)('end to end: clients → proxy → /metrics →
 describe.skipIf(toolsSkipReason)('compose profile `proxy`', () => {
   const config = () =>
     JSON.parse(
-      run(tools.dockerCompose, ['-f', join(deployDir, 'compose.yaml'), '--env-file', '/dev/null', 'config', '--format', 'json'], {
-        cleanEnv: true,
-        env: { COMPOSE_PROFILES: 'ollama,proxy' },
-      }),
+      run(
+        tools.dockerCompose,
+        ['-f', join(deployDir, 'compose.yaml'), '--env-file', '/dev/null', 'config', '--format', 'json'],
+        {
+          cleanEnv: true,
+          env: { COMPOSE_PROFILES: 'ollama,proxy' },
+        },
+      ),
     );
 
   it('runs the proxy in front of Ollama, on loopback, with a healthcheck and OTLP to the collector', () => {
     const proxyService = config().services.proxy;
     expect(proxyService.profiles).toEqual(['proxy']);
     expect(proxyService.build.dockerfile).toBe('packages/proxy/Dockerfile');
-    expect(proxyService.ports).toEqual([expect.objectContaining({ host_ip: '127.0.0.1', published: '11435', target: 11435 })]);
+    expect(proxyService.ports).toEqual([
+      expect.objectContaining({ host_ip: '127.0.0.1', published: '11435', target: 11435 }),
+    ]);
     expect(proxyService.healthcheck.test.join(' ')).toContain('/healthz');
     expect(proxyService.environment).toMatchObject({
       OLLAMA_OTEL_PROXY_LISTEN: '0.0.0.0:11435',
@@ -187,7 +196,10 @@ async function sendTraffic(base: string, double: OllamaDouble): Promise<void> {
       body: JSON.stringify(body),
     });
   const unload = (model: string) =>
-    fetch(`${double.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model, prompt: '', keep_alive: 0, stream: false }) });
+    fetch(`${double.url}/api/generate`, {
+      method: 'POST',
+      body: JSON.stringify({ model, prompt: '', keep_alive: 0, stream: false }),
+    });
   const question = [{ role: 'user', content: 'Why is the sky blue?' }];
   for (let round = 0; round < ROUNDS; round++) {
     await unload('llama3.2');

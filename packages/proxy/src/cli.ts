@@ -44,7 +44,10 @@ async function main(): Promise<void> {
   if (config.metrics.kind === 'own' && telemetry.prometheus !== undefined) {
     metricsServer = await startMetricsServer(telemetry.prometheus, config.metrics.host, config.metrics.port);
     const address = metricsServer.address();
-    metricsAt = typeof address === 'object' && address !== null ? `http://${hostPart(address.address)}:${address.port}/metrics` : 'on';
+    metricsAt =
+      typeof address === 'object' && address !== null
+        ? `http://${hostPart(address.address)}:${address.port}/metrics`
+        : 'on';
   }
   process.stdout.write(
     `ollama-otel-proxy ${PACKAGE_VERSION} listening on ${proxy.url}, forwarding to ${proxy.upstream} (metrics: ${metricsAt})\n`,

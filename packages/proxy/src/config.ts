@@ -157,7 +157,8 @@ const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/i;
 export function parseDuration(value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const match = DURATION.exec(value);
-  if (match === null) throw new ConfigError(`--grace-period: invalid duration ${JSON.stringify(value)} (e.g. 30s, 500ms)`);
+  if (match === null)
+    throw new ConfigError(`--grace-period: invalid duration ${JSON.stringify(value)} (e.g. 30s, 500ms)`);
   const amount = Number(match[1]);
   const unit = (match[2] ?? 's').toLowerCase();
   return Math.round(amount * (unit === 'ms' ? 1 : unit === 'm' ? 60_000 : 1000));

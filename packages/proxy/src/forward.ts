@@ -5,12 +5,7 @@
  * same way; an upstream that cannot be reached is a 502 in Ollama's `{"error": "..."}` shape.
  */
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
-import {
-  CallObservation,
-  type GenAiFormat,
-  isObject,
-  nonEmptyString,
-} from '@ollama-otel/instrumentation/internal';
+import { CallObservation, type GenAiFormat, isObject, nonEmptyString } from '@ollama-otel/instrumentation/internal';
 import { type Context, propagation } from '@opentelemetry/api';
 import type { WireFormat } from './formats/format.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js';
@@ -162,7 +157,12 @@ export class Exchange {
     const { host } = this.settings.telemetry;
     const observation = CallObservation.startGenAi(
       host,
-      { operationName: route.operationName, format: route.format, request, server: this.settings.upstream.serverAttributes },
+      {
+        operationName: route.operationName,
+        format: route.format,
+        request,
+        server: this.settings.upstream.serverAttributes,
+      },
       this.server.context,
     );
     const release = this.settings.telemetry.inFlight(route.operationName, route.format.requestModel(request));
@@ -216,7 +216,13 @@ export class Exchange {
   private send(body: Buffer | undefined, traceContext: Context, length: number | undefined): void {
     const { upstream } = this.settings;
     const { req } = this;
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers, upstream.hostHeader, length, PROPAGATION_FIELDS());
+    const headers = upstreamRequestHeaders(
+      req.rawHeaders,
+      req.headers,
+      upstream.hostHeader,
+      length,
+      PROPAGATION_FIELDS(),
+    );
     this.guard(() => propagation.inject(traceContext, headers));
     const upstreamRequest = upstream.request({
       protocol: upstream.protocol,
@@ -260,7 +266,11 @@ export class Exchange {
     if (!stripper) this.stripper = undefined;
     this.observer = this.guard(() => this.call?.observer(status, contentType));
     if (this.settings.draining()) res.shouldKeepAlive = false;
-    res.writeHead(status, response.statusMessage, downstreamResponseHeaders(response.rawHeaders, response.headers, !stripper));
+    res.writeHead(
+      status,
+      response.statusMessage,
+      downstreamResponseHeaders(response.rawHeaders, response.headers, !stripper),
+    );
     response.on('data', (chunk: Buffer) => this.forward(response, chunk));
     response.once('end', () => {
       const rest = this.stripper?.end();

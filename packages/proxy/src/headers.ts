@@ -64,7 +64,11 @@ export function upstreamRequestHeaders(
  * The upstream response's end-to-end fields as `[name, value]` pairs in their original order and spelling, for
  * `writeHead`. `Transfer-Encoding` is left to Node (it re-chunks when there is no `Content-Length`).
  */
-export function downstreamResponseHeaders(rawHeaders: string[], headers: IncomingHttpHeaders, keepLength: boolean): string[] {
+export function downstreamResponseHeaders(
+  rawHeaders: string[],
+  headers: IncomingHttpHeaders,
+  keepLength: boolean,
+): string[] {
   const listed = connectionOptions(headers);
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {

@@ -63,7 +63,10 @@ const EXACT: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['POST /api/generate', genai('/api/generate', GEN_AI_OPERATION_NAME_VALUE_TEXT_COMPLETION, OLLAMA_GENERATE_FORMAT)],
   ['POST /api/embed', genai('/api/embed', GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS, OLLAMA_EMBEDDINGS_FORMAT)],
   ['POST /api/embeddings', genai('/api/embeddings', GEN_AI_OPERATION_NAME_VALUE_EMBEDDINGS, OLLAMA_EMBEDDINGS_FORMAT)],
-  ['POST /v1/chat/completions', genai('/v1/chat/completions', GEN_AI_OPERATION_NAME_VALUE_CHAT, OPENAI_CHAT_FORMAT, 'chat')],
+  [
+    'POST /v1/chat/completions',
+    genai('/v1/chat/completions', GEN_AI_OPERATION_NAME_VALUE_CHAT, OPENAI_CHAT_FORMAT, 'chat'),
+  ],
   [
     'POST /v1/completions',
     genai('/v1/completions', GEN_AI_OPERATION_NAME_VALUE_TEXT_COMPLETION, OPENAI_COMPLETIONS_FORMAT, 'completions'),

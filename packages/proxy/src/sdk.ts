@@ -20,7 +20,9 @@ export interface ProxyTelemetryHandle {
 export function startProxyTelemetry(upstream: string, metrics: boolean, env = process.env): ProxyTelemetryHandle {
   const disabled = env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true';
   const prometheus = metrics && !disabled ? new PrometheusExporter({ preventServerStart: true }) : undefined;
-  const named = nonEmpty(env.OTEL_SERVICE_NAME) !== undefined || /(^|,)\s*service\.name\s*=/.test(env.OTEL_RESOURCE_ATTRIBUTES ?? '');
+  const named =
+    nonEmpty(env.OTEL_SERVICE_NAME) !== undefined ||
+    /(^|,)\s*service\.name\s*=/.test(env.OTEL_RESOURCE_ATTRIBUTES ?? '');
   const handle: TelemetryHandle = startTelemetry({
     ...(named ? {} : { serviceName: DEFAULT_SERVICE_NAME, serviceVersion: PACKAGE_VERSION }),
     httpInstrumentation: false,

@@ -38,7 +38,12 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
     const target = req.url ?? '';
     if (!target.startsWith('/')) {
       // Absolute-form (`GET http://elsewhere/`) and asterisk-form targets: this is not a forward proxy.
-      answerError(res, 400, 'this proxy only forwards to its configured Ollama server (origin-form targets only)', true);
+      answerError(
+        res,
+        400,
+        'this proxy only forwards to its configured Ollama server (origin-form targets only)',
+        true,
+      );
       return;
     }
     const path = pathOf(target);

@@ -82,7 +82,10 @@ function parseEvent(raw: Buffer): SseEvent {
     if (startsWith(raw, lineStart, DATA)) {
       const value = raw.subarray(skipSpace(raw, lineStart + DATA.length, contentEnd), contentEnd);
       if (data === undefined) data = value;
-      else (extra ??= [data]).push(value);
+      else {
+        extra ??= [data];
+        extra.push(value);
+      }
     } else if (startsWith(raw, lineStart, EVENT)) {
       name = raw.toString('utf8', skipSpace(raw, lineStart + EVENT.length, contentEnd), contentEnd);
     }

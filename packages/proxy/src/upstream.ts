@@ -4,8 +4,8 @@
  */
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { type Attributes } from '@opentelemetry/api';
 import { serverAttributes } from '@ollama-otel/instrumentation/internal';
+import type { Attributes } from '@opentelemetry/api';
 
 export const DEFAULT_UPSTREAM = 'http://127.0.0.1:11434';
 const OLLAMA_DEFAULT_PORT = 11434;
@@ -54,7 +54,8 @@ export function parseUpstream(raw: string): Upstream {
   let hostname = url.hostname;
   if (hostname === '0.0.0.0') hostname = '127.0.0.1';
   if (hostname === '[::]') hostname = '[::1]';
-  const port = url.port !== '' ? Number(url.port) : explicitScheme ? (protocol === 'https:' ? 443 : 80) : OLLAMA_DEFAULT_PORT;
+  const port =
+    url.port !== '' ? Number(url.port) : explicitScheme ? (protocol === 'https:' ? 443 : 80) : OLLAMA_DEFAULT_PORT;
   const basePath = url.pathname.replace(/\/+$/, '');
   const baseUrl = `${protocol}//${hostname}:${port}${basePath}`;
   const defaultPort = protocol === 'https:' ? 443 : 80;

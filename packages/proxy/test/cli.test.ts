@@ -101,7 +101,9 @@ describe('ollama-otel-proxy', () => {
   });
 
   it('prints its ready line, serves /metrics and /healthz on its listener', async () => {
-    expect(proxy.output()).toMatch(/^ollama-otel-proxy \d+\.\d+\.\d+ listening on http:\/\/127\.0\.0\.1:\d+, forwarding to /);
+    expect(proxy.output()).toMatch(
+      /^ollama-otel-proxy \d+\.\d+\.\d+ listening on http:\/\/127\.0\.0\.1:\d+, forwarding to /,
+    );
     const answer = await fetch(`${proxy.url}/api/chat`, {
       method: 'POST',
       body: JSON.stringify({ model: 'llama3.2', messages: QUESTION, stream: false }),
@@ -125,7 +127,11 @@ describe('ollama-otel-proxy', () => {
       fetch(`${proxy.url}/v1/chat/completions?api_key=${SECRET}`, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: "What is the capital of Japan?" }], stream: true }),
+        body: JSON.stringify({
+          model: 'llama3.2',
+          messages: [{ role: 'user', content: 'What is the capital of Japan?' }],
+          stream: true,
+        }),
       }).then((response) => response.text()),
     );
     await new Promise((resolve) => setTimeout(resolve, 150));
@@ -135,7 +141,9 @@ describe('ollama-otel-proxy', () => {
     expect(await proxy.exited).toBe(0);
     expect(proxy.output()).toMatch(/SIGTERM, draining 5 request/);
     expect(double.requests.filter((r) => r.path === '/v1/chat/completions')).toHaveLength(5);
-    expect(double.requests.find((r) => r.path === '/v1/chat/completions')!.headers.authorization).toBe(`Bearer ${SECRET}`);
+    expect(double.requests.find((r) => r.path === '/v1/chat/completions')!.headers.authorization).toBe(
+      `Bearer ${SECRET}`,
+    );
     const exported = receiver.bodies.join('\n');
     expect(exported).toContain('/v1/traces');
     expect(exported).toContain('4bf92f3577b34da6a3ce929d0e0e4736');
@@ -170,7 +178,9 @@ describe('command line', () => {
   });
 
   it('works with telemetry disabled, and serves /metrics on its own port when asked', async () => {
-    const disabled = await startCli(['--listen', '127.0.0.1:0', '--upstream', double.url], { OTEL_SDK_DISABLED: 'true' });
+    const disabled = await startCli(['--listen', '127.0.0.1:0', '--upstream', double.url], {
+      OTEL_SDK_DISABLED: 'true',
+    });
     try {
       const response = await fetch(`${disabled.url}/api/chat`, {
         method: 'POST',
@@ -179,7 +189,9 @@ describe('command line', () => {
       });
       expect(response.status).toBe(200);
       // No propagator: the caller's trace context reaches Ollama untouched.
-      expect(double.requests.at(-1)!.headers.traceparent).toBe('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01');
+      expect(double.requests.at(-1)!.headers.traceparent).toBe(
+        '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      );
     } finally {
       disabled.child.kill('SIGTERM');
       expect(await disabled.exited).toBe(0);

@@ -119,7 +119,10 @@ describe('OpenAI chat completions', () => {
       ];
       const stream = await client.chat.completions.create({
         model: 'llama3.2',
-        messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Weather in Tokyo?' }],
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: 'Weather in Tokyo?' },
+        ],
         tools,
         stream: true,
       });
@@ -135,7 +138,11 @@ describe('OpenAI chat completions', () => {
       ]);
       const output = JSON.parse(s.attributes['gen_ai.output.messages'] as string);
       expect(output[0].finish_reason).toBe('tool_calls');
-      expect(output[0].parts[0]).toMatchObject({ type: 'tool_call', name: 'get_weather', arguments: { city: 'Tokyo' } });
+      expect(output[0].parts[0]).toMatchObject({
+        type: 'tool_call',
+        name: 'get_weather',
+        arguments: { city: 'Tokyo' },
+      });
       expect(output[0].parts[0].id).toMatch(/^call_/);
       expect(JSON.parse(s.attributes['gen_ai.tool.definitions'] as string)[0]).toMatchObject({ name: 'get_weather' });
     } finally {
@@ -144,9 +151,9 @@ describe('OpenAI chat completions', () => {
   });
 
   it('records an error status with the OpenAI error message', async () => {
-    await expect(
-      openai.chat.completions.create({ model: 'no-such-model', messages: QUESTION }),
-    ).rejects.toMatchObject({ status: 404 });
+    await expect(openai.chat.completions.create({ model: 'no-such-model', messages: QUESTION })).rejects.toMatchObject({
+      status: 404,
+    });
     const s = await span();
     expect(s.attributes['error.type']).toBe('404');
     expect(s.status.message).toBe("model 'no-such-model' not found");
@@ -155,7 +162,11 @@ describe('OpenAI chat completions', () => {
 
 describe('OpenAI completions, embeddings and models', () => {
   it('records a completion and a stream, hiding the per-chunk zero usage Ollama adds', async () => {
-    const whole = await openai.completions.create({ model: 'llama3.2', prompt: 'Why is the sky blue?', max_tokens: 50 });
+    const whole = await openai.completions.create({
+      model: 'llama3.2',
+      prompt: 'Why is the sky blue?',
+      max_tokens: 50,
+    });
     let s = await span();
     expect(s.name).toBe('text_completion llama3.2');
     expect(s.attributes['gen_ai.usage.output_tokens']).toBe(whole.usage!.completion_tokens);
@@ -196,7 +207,11 @@ describe('OpenAI completions, embeddings and models', () => {
 
 describe('OpenAI responses', () => {
   it('records a whole response and a stream from its completed event', async () => {
-    const response = await openai.responses.create({ model: 'llama3.2', input: 'Why is the sky blue?', instructions: 'Be brief.' });
+    const response = await openai.responses.create({
+      model: 'llama3.2',
+      input: 'Why is the sky blue?',
+      instructions: 'Be brief.',
+    });
     let s = await span();
     expect(s.name).toBe('chat llama3.2');
     expect(s.attributes).toMatchObject({
@@ -233,7 +248,11 @@ describe('Anthropic messages', () => {
       'gen_ai.usage.output_tokens': message.usage.output_tokens,
     });
     rig.telemetry.reset();
-    const stream = anthropic.messages.stream({ model: 'llama3.2', max_tokens: 256, messages: [{ role: 'user', content: 'hi' }] });
+    const stream = anthropic.messages.stream({
+      model: 'llama3.2',
+      max_tokens: 256,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
     const final = await stream.finalMessage();
     s = await span();
     expect(s.attributes['gen_ai.response.id']).toBe(final.id);
@@ -252,11 +271,16 @@ describe('Anthropic messages', () => {
 
   it('counts output chunks of every streamed format', async () => {
     const before = await rig.telemetry.collectMetrics();
-    const stream = anthropic.messages.stream({ model: 'llama3.2', max_tokens: 256, messages: [{ role: 'user', content: 'hi' }] });
+    const stream = anthropic.messages.stream({
+      model: 'llama3.2',
+      max_tokens: 256,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
     await stream.finalMessage();
     await settled(rig, 1);
     const after = await rig.telemetry.collectMetrics();
-    const count = (m: typeof before) => histogramCount(m, 'gen_ai.client.operation.time_per_output_chunk', { 'gen_ai.operation.name': 'chat' });
+    const count = (m: typeof before) =>
+      histogramCount(m, 'gen_ai.client.operation.time_per_output_chunk', { 'gen_ai.operation.name': 'chat' });
     // 5 text deltas: one time to first chunk, four gaps.
     expect(count(after) - count(before)).toBe(4);
   });

@@ -8,7 +8,16 @@ import { createTelemetryHarness, type ReadableSpan } from '@ollama-otel/testing'
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { clientSpans, histogramCount, onlyClientSpan, QUESTION, type Rig, serverSpans, settled, startRig } from './setup.js';
+import {
+  clientSpans,
+  histogramCount,
+  onlyClientSpan,
+  QUESTION,
+  type Rig,
+  serverSpans,
+  settled,
+  startRig,
+} from './setup.js';
 
 let rig: Rig;
 let client: Ollama;
@@ -70,7 +79,11 @@ describe('native routes record what the instrumentation records', () => {
     await settled(rig, 1);
     const proxied = rig.telemetry.spans();
     const direct = await instrumented(call);
-    const names = (spans: ReadableSpan[]) => spans.filter((s) => s.kind !== SpanKind.SERVER).map((s) => s.name).sort();
+    const names = (spans: ReadableSpan[]) =>
+      spans
+        .filter((s) => s.kind !== SpanKind.SERVER)
+        .map((s) => s.name)
+        .sort();
     expect(names(proxied)).toEqual(names(direct));
     const proxiedClient = onlyClientSpan(rig.telemetry);
     const directClient = direct.find((s) => s.kind === SpanKind.CLIENT)!;
@@ -102,7 +115,10 @@ describe('native routes record what the instrumentation records', () => {
       'http.server.active_requests',
       'ollama.proxy.requests.active',
     ]) {
-      expect(after.map((metric) => metric.name), name).toContain(name);
+      expect(
+        after.map((metric) => metric.name),
+        name,
+      ).toContain(name);
     }
     const active = after.find((metric) => metric.name === 'ollama.proxy.requests.active')!;
     expect(active.dataPoints.every((point) => point.value === 0)).toBe(true);

@@ -51,7 +51,8 @@ export const clientSpans = (telemetry: TelemetryHarness) => telemetry.spans().fi
 
 export function onlyClientSpan(telemetry: TelemetryHarness): ReadableSpan {
   const spans = clientSpans(telemetry);
-  if (spans.length !== 1) throw new Error(`expected one client span, got ${spans.map((s) => s.name).join(', ') || 'none'}`);
+  if (spans.length !== 1)
+    throw new Error(`expected one client span, got ${spans.map((s) => s.name).join(', ') || 'none'}`);
   return spans[0]!;
 }
 
@@ -60,7 +61,9 @@ export async function settled(rig: Rig, serverSpanCount: number, timeoutMs = 500
   const deadline = Date.now() + timeoutMs;
   while (serverSpans(rig.telemetry).length < serverSpanCount || rig.proxy.inFlight > 0) {
     if (Date.now() > deadline) {
-      throw new Error(`${serverSpans(rig.telemetry).length} of ${serverSpanCount} server spans ended in ${timeoutMs} ms`);
+      throw new Error(
+        `${serverSpans(rig.telemetry).length} of ${serverSpanCount} server spans ended in ${timeoutMs} ms`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -126,4 +129,4 @@ export function rawRequest(
   });
 }
 
-export const QUESTION = [{ role: 'user', content: 'Why is the sky blue?' }];
+export const QUESTION = [{ role: 'user' as const, content: 'Why is the sky blue?' }];

@@ -3,13 +3,23 @@
  * bad input left to Ollama, limits, refusals, an unreachable upstream, concurrency without cross-talk, trace
  * context in and out.
  */
-import { connect } from 'node:net';
+
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startProxy } from '../src/index.js';
-import { clientSpans, onlyClientSpan, QUESTION, type Rig, rawRequest, serverSpans, settled, startRig } from './setup.js';
+import {
+  clientSpans,
+  onlyClientSpan,
+  QUESTION,
+  type Rig,
+  rawRequest,
+  serverSpans,
+  settled,
+  startRig,
+} from './setup.js';
 
 let rig: Rig;
 
@@ -26,7 +36,10 @@ const chat = (stream: boolean, model = 'llama3.2') => JSON.stringify({ model, me
 
 /** Timestamps and durations differ between two generations; the rest of the bytes must not. */
 const normalize = (body: Buffer) =>
-  body.toString().replace(/"created_at":"[^"]*"/g, '"created_at":X').replace(/"(\w+_duration)":\d+/g, '"$1":X');
+  body
+    .toString()
+    .replace(/"created_at":"[^"]*"/g, '"created_at":X')
+    .replace(/"(\w+_duration)":\d+/g, '"$1":X');
 
 describe('bytes and headers as Ollama sends them', () => {
   it.each([
@@ -67,7 +80,8 @@ describe('bytes and headers as Ollama sends them', () => {
     expect(headers.cookie).toBe('session=abc');
     expect(headers['x-custom']).toBe('kept');
     expect(headers.host).toBe(`127.0.0.1:${rig.double.port}`);
-    for (const name of ['x-hop', 'keep-alive', 'proxy-authorization', 'te']) expect(headers[name], name).toBeUndefined();
+    for (const name of ['x-hop', 'keep-alive', 'proxy-authorization', 'te'])
+      expect(headers[name], name).toBeUndefined();
     await settled(rig, 1);
     const exported = JSON.stringify(rig.telemetry.spans().map((s) => [s.attributes, s.events]));
     expect(exported).not.toMatch(/sk-upstream-secret|cHJveHk6c2VjcmV0|session=abc/);
@@ -146,7 +160,9 @@ describe('stream end paths', () => {
     expect(clientSpans(rig.telemetry).map((s) => s.attributes['error.type'])).toEqual(['incomplete', 'incomplete']);
   });
 
-  it('a slow client holds the upstream back instead of the proxy buffering the stream', { timeout: 60_000 }, async () => {
+  it('a slow client holds the upstream back instead of the proxy buffering the stream', {
+    timeout: 60_000,
+  }, async () => {
     rig.double.script({ path: '/api/generate', fault: { kind: 'stream', chunks: 40_000, chunkDelayMs: 0 } });
     const body = JSON.stringify({ model: 'llama3.2', prompt: 'Tell me about llamas.', stream: true });
     let resumedAt = 0;
@@ -186,7 +202,9 @@ describe('limits and refusals', () => {
     expect((rig.double.requests[0]!.body as { images: string[] }).images[0]).toBe(image.toString('base64'));
     await settled(rig, 1);
     expect(serverSpans(rig.telemetry)[0]!.attributes['http.request.body.size']).toBeGreaterThan(1_300_000);
-    expect(JSON.stringify(onlyClientSpan(rig.telemetry).attributes)).not.toContain(image.toString('base64').slice(0, 64));
+    expect(JSON.stringify(onlyClientSpan(rig.telemetry).attributes)).not.toContain(
+      image.toString('base64').slice(0, 64),
+    );
   });
 
   it('answers 413 beyond --max-body-size, in Ollama error shape', async () => {
@@ -217,7 +235,12 @@ describe('limits and refusals', () => {
   });
 
   it('answers 502 in Ollama error shape when Ollama cannot be reached, and /healthz says so', async () => {
-    const down = await startProxy({ upstream: 'http://127.0.0.1:9', port: 0, tracerProvider: rig.telemetry.tracerProvider, meterProvider: rig.telemetry.meterProvider });
+    const down = await startProxy({
+      upstream: 'http://127.0.0.1:9',
+      port: 0,
+      tracerProvider: rig.telemetry.tracerProvider,
+      meterProvider: rig.telemetry.meterProvider,
+    });
     try {
       const response = await rawRequest(down.url, 'POST', '/api/chat', chat(false));
       expect(response.status).toBe(502);
@@ -241,7 +264,11 @@ describe('concurrency and trace context', () => {
     const traceIds = Array.from({ length: 100 }, (_, i) => i.toString(16).padStart(32, 'a'));
     await Promise.all(
       traceIds.map(async (traceId, i) => {
-        const body = JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: `question ${i}` }], stream: true });
+        const body = JSON.stringify({
+          model: 'llama3.2',
+          messages: [{ role: 'user', content: `question ${i}` }],
+          stream: true,
+        });
         const response = await fetch(`${rig.proxy.url}/api/chat`, {
           method: 'POST',
           body,

@@ -26,7 +26,17 @@ describe('command line', () => {
 
   it('reads every flag, as --flag value and --flag=value, over its variable', () => {
     const config = parseCli(
-      ['--listen=0.0.0.0:8080', '--upstream', 'http://a:1', '--metrics', 'off', '--grace-period', '2m', '--max-body-size=10MB', '--no-inject-usage'],
+      [
+        '--listen=0.0.0.0:8080',
+        '--upstream',
+        'http://a:1',
+        '--metrics',
+        'off',
+        '--grace-period',
+        '2m',
+        '--max-body-size=10MB',
+        '--no-inject-usage',
+      ],
       { OLLAMA_OTEL_PROXY_LISTEN: '127.0.0.1:1', OLLAMA_OTEL_PROXY_UPSTREAM: 'http://b:2' },
     );
     expect(config).toMatchObject({
@@ -116,7 +126,9 @@ describe('usage injection', () => {
   const inject = (text: string) => withIncludeUsage(Buffer.from(text), JSON.parse(text))?.toString();
 
   it("appends the option to the client's own bytes, or rewrites an existing stream_options", () => {
-    expect(inject('{"model":"m","stream":true}')).toBe('{"model":"m","stream":true,"stream_options":{"include_usage":true}}');
+    expect(inject('{"model":"m","stream":true}')).toBe(
+      '{"model":"m","stream":true,"stream_options":{"include_usage":true}}',
+    );
     expect(inject('{ "stream": true }\n')).toBe('{ "stream": true ,"stream_options":{"include_usage":true}}\n');
     expect(JSON.parse(inject('{"stream":true,"stream_options":{"include_usage":false,"x":1}}')!)).toEqual({
       stream: true,
@@ -127,7 +139,8 @@ describe('usage injection', () => {
   });
 
   it('removes exactly what asking added, wherever the chunks are cut', () => {
-    const chunk = (text: string) => `data: {"id":"c","choices":[{"text":"${text}","index":0,"finish_reason":null}],"model":"m","system_fingerprint":"fp_ollama","usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}}\n\n`;
+    const chunk = (text: string) =>
+      `data: {"id":"c","choices":[{"text":"${text}","index":0,"finish_reason":null}],"model":"m","system_fingerprint":"fp_ollama","usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}}\n\n`;
     const upstream = `${chunk('a')}${chunk('b')}data: {"id":"c","choices":[],"model":"m","usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\ndata: [DONE]\n\n`;
     const expected = `${chunk('a')}${chunk('b')}data: [DONE]\n\n`.replaceAll(
       ',"usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}',
@@ -135,7 +148,11 @@ describe('usage injection', () => {
     );
     for (let cut = 1; cut < upstream.length; cut += 7) {
       const stripper = new UsageStripper(true);
-      const out = [stripper.push(Buffer.from(upstream.slice(0, cut))), stripper.push(Buffer.from(upstream.slice(cut))), stripper.end()];
+      const out = [
+        stripper.push(Buffer.from(upstream.slice(0, cut))),
+        stripper.push(Buffer.from(upstream.slice(cut))),
+        stripper.end(),
+      ];
       expect(Buffer.concat(out.filter((b): b is Buffer => b !== undefined)).toString()).toBe(expected);
     }
   });
@@ -146,17 +163,43 @@ describe('stream readers', () => {
 
   it('reads an OpenAI error event as an error', () => {
     const reader = OPENAI_CHAT_FORMAT.streamReader!(false);
-    expect(reader.event(event('{"id":"x","model":"m","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}'))).toBe('output');
+    expect(
+      reader.event(
+        event('{"id":"x","model":"m","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}'),
+      ),
+    ).toBe('output');
     expect(reader.event(event('{"error":{"message":"quota exceeded","type":"api_error"}}'))).toBe('error');
     expect(reader.errorMessage).toBe('quota exceeded');
   });
 
   it('folds an Anthropic stream into a message with tool input', () => {
     const reader = ANTHROPIC_MESSAGES_FORMAT.streamReader!(true);
-    reader.event(event('{"type":"message_start","message":{"id":"msg_1","model":"m","usage":{"input_tokens":5,"output_tokens":0}}}', 'message_start'));
-    reader.event(event('{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t1","name":"f","input":{}}}', 'content_block_start'));
-    expect(reader.event(event('{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\\"a\\":1}"}}', 'content_block_delta'))).toBe('output');
-    reader.event(event('{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"input_tokens":5,"output_tokens":9}}', 'message_delta'));
+    reader.event(
+      event(
+        '{"type":"message_start","message":{"id":"msg_1","model":"m","usage":{"input_tokens":5,"output_tokens":0}}}',
+        'message_start',
+      ),
+    );
+    reader.event(
+      event(
+        '{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t1","name":"f","input":{}}}',
+        'content_block_start',
+      ),
+    );
+    expect(
+      reader.event(
+        event(
+          '{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\\"a\\":1}"}}',
+          'content_block_delta',
+        ),
+      ),
+    ).toBe('output');
+    reader.event(
+      event(
+        '{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"input_tokens":5,"output_tokens":9}}',
+        'message_delta',
+      ),
+    );
     expect(reader.event(event('{"type":"message_stop"}', 'message_stop'))).toBe('final');
     expect(ANTHROPIC_MESSAGES_FORMAT.summarize(reader.result())).toEqual({
       id: 'msg_1',

@@ -136,7 +136,8 @@ function nativeChat(body: Body): Body {
       }));
     }
     if (message.role === 'tool' && typeof message.name === 'string') base.tool_name = message.name;
-    if (typeof content === 'string' || content === undefined || content === null) return [{ ...base, content: content ?? '' }];
+    if (typeof content === 'string' || content === undefined || content === null)
+      return [{ ...base, content: content ?? '' }];
     return (content as Body[]).map((part) =>
       part.type === 'image_url'
         ? { ...base, content: '', images: [String(part.image_url?.url ?? part.image_url).replace(/^data:[^,]*,/, '')] }
@@ -238,7 +239,12 @@ const completions: CompatRoute = {
   nativePath: '/api/generate',
   translate(body) {
     if (typeof body.prompt !== 'string') throw new CompatRejected('prompt must be a string');
-    const native: Body = { model: body.model, prompt: body.prompt, stream: body.stream === true, options: openAiOptions(body) };
+    const native: Body = {
+      model: body.model,
+      prompt: body.prompt,
+      stream: body.stream === true,
+      options: openAiOptions(body),
+    };
     if (typeof body.suffix === 'string' && body.suffix !== '') native.suffix = body.suffix;
     return native;
   },
@@ -247,7 +253,14 @@ const completions: CompatRoute = {
     const created = unix();
     const includeUsage = body.stream_options?.include_usage === true;
     const chunk = (native: Body, choices: Body[], usage?: Body) => {
-      const out: Body = { id, object: 'text_completion', created, choices, model: native.model, system_fingerprint: 'fp_ollama' };
+      const out: Body = {
+        id,
+        object: 'text_completion',
+        created,
+        choices,
+        model: native.model,
+        system_fingerprint: 'fp_ollama',
+      };
       if (usage) out.usage = usage;
       return out;
     };
@@ -345,15 +358,25 @@ const retrieveModel: CompatRoute = {
 
 function responsesInput(body: Body): Body[] {
   const messages: Body[] = [];
-  if (typeof body.instructions === 'string' && body.instructions !== '') messages.push({ role: 'system', content: body.instructions });
+  if (typeof body.instructions === 'string' && body.instructions !== '')
+    messages.push({ role: 'system', content: body.instructions });
   if (typeof body.input === 'string') messages.push({ role: 'user', content: body.input });
   for (const item of Array.isArray(body.input) ? body.input : []) {
     const type = item.type ?? (item.role ? 'message' : undefined);
     if (type === 'message') {
-      const text = typeof item.content === 'string' ? item.content : (item.content ?? []).map((part: Body) => part.text ?? '').join('');
+      const text =
+        typeof item.content === 'string'
+          ? item.content
+          : (item.content ?? []).map((part: Body) => part.text ?? '').join('');
       messages.push({ role: item.role, content: text });
     } else if (type === 'function_call') {
-      messages.push({ role: 'assistant', content: '', tool_calls: [{ id: item.call_id, function: { name: item.name, arguments: JSON.parse(item.arguments || '{}') } }] });
+      messages.push({
+        role: 'assistant',
+        content: '',
+        tool_calls: [
+          { id: item.call_id, function: { name: item.name, arguments: JSON.parse(item.arguments || '{}') } },
+        ],
+      });
     } else if (type === 'function_call_output') {
       messages.push({ role: 'tool', content: String(item.output ?? ''), tool_call_id: item.call_id });
     } else {
@@ -422,17 +445,34 @@ function responsesOutput(itemId: string, text: string, toolCalls: Body[] | undef
       arguments: JSON.stringify(call.function?.arguments ?? {}),
     }));
   }
-  return [{ id: itemId, type: 'message', status, role: 'assistant', content: [{ type: 'output_text', text, annotations: [], logprobs: [] }] }];
+  return [
+    {
+      id: itemId,
+      type: 'message',
+      status,
+      role: 'assistant',
+      content: [{ type: 'output_text', text, annotations: [], logprobs: [] }],
+    },
+  ];
 }
 
 const responses: CompatRoute = {
   nativePath: '/api/chat',
   translate(body) {
-    const native: Body = { model: body.model, messages: responsesInput(body), stream: body.stream === true, options: openAiOptions(body) };
+    const native: Body = {
+      model: body.model,
+      messages: responsesInput(body),
+      stream: body.stream === true,
+      options: openAiOptions(body),
+    };
     if (Array.isArray(body.tools)) {
-      native.tools = body.tools.map((tool: Body) => ({ type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.parameters } }));
+      native.tools = body.tools.map((tool: Body) => ({
+        type: 'function',
+        function: { name: tool.name, description: tool.description, parameters: tool.parameters },
+      }));
     }
-    if (typeof body.reasoning?.effort === 'string') native.think = body.reasoning.effort === 'none' ? false : body.reasoning.effort;
+    if (typeof body.reasoning?.effort === 'string')
+      native.think = body.reasoning.effort === 'none' ? false : body.reasoning.effort;
     return native;
   },
   translator(body) {
@@ -450,20 +490,42 @@ const responses: CompatRoute = {
           started = true;
           out += event('response.created', { response: responseObject(body, id, 'in_progress', [], null) });
           out += event('response.in_progress', { response: responseObject(body, id, 'in_progress', [], null) });
-          out += event('response.output_item.added', { output_index: 0, item: { id: itemId, type: 'message', status: 'in_progress', role: 'assistant', content: [] } });
-          out += event('response.content_part.added', { item_id: itemId, output_index: 0, content_index: 0, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } });
+          out += event('response.output_item.added', {
+            output_index: 0,
+            item: { id: itemId, type: 'message', status: 'in_progress', role: 'assistant', content: [] },
+          });
+          out += event('response.content_part.added', {
+            item_id: itemId,
+            output_index: 0,
+            content_index: 0,
+            part: { type: 'output_text', text: '', annotations: [], logprobs: [] },
+          });
         }
         const delta = native.message?.content ?? '';
         if (Array.isArray(native.message?.tool_calls)) toolCalls = [...(toolCalls ?? []), ...native.message.tool_calls];
         if (delta !== '') {
           text += delta;
-          out += event('response.output_text.delta', { item_id: itemId, output_index: 0, content_index: 0, delta, logprobs: [] });
+          out += event('response.output_text.delta', {
+            item_id: itemId,
+            output_index: 0,
+            content_index: 0,
+            delta,
+            logprobs: [],
+          });
         }
         if (native.done === true) {
-          out += event('response.output_text.done', { item_id: itemId, output_index: 0, content_index: 0, text, logprobs: [] });
+          out += event('response.output_text.done', {
+            item_id: itemId,
+            output_index: 0,
+            content_index: 0,
+            text,
+            logprobs: [],
+          });
           const output = responsesOutput(itemId, text, toolCalls, 'completed');
           out += event('response.output_item.done', { output_index: 0, item: output[0] });
-          out += event('response.completed', { response: responseObject(body, id, 'completed', output, responsesUsage(native)) });
+          out += event('response.completed', {
+            response: responseObject(body, id, 'completed', output, responsesUsage(native)),
+          });
         }
         return out;
       },
@@ -491,20 +553,36 @@ function anthropicError(status: number, message: string): string {
   return `${JSON.stringify({ type: 'error', error: { type, message }, request_id: `req_${hex(12)}` })}\n`;
 }
 
-const hex = (bytes: number) => Array.from({ length: bytes * 2 }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+const hex = (bytes: number) =>
+  Array.from({ length: bytes * 2 }, () => Math.floor(Math.random() * 16).toString(16)).join('');
 
 function nativeMessages(body: Body): Body {
   if (typeof body.max_tokens !== 'number') throw new CompatRejected('max_tokens is required');
   const messages: Body[] = [];
-  const system = typeof body.system === 'string' ? body.system : Array.isArray(body.system) ? body.system.map((b: Body) => b.text ?? '').join('') : '';
+  const system =
+    typeof body.system === 'string'
+      ? body.system
+      : Array.isArray(body.system)
+        ? body.system.map((b: Body) => b.text ?? '').join('')
+        : '';
   if (system !== '') messages.push({ role: 'system', content: system });
   for (const message of Array.isArray(body.messages) ? body.messages : []) {
-    const blocks: Body[] = typeof message.content === 'string' ? [{ type: 'text', text: message.content }] : (message.content ?? []);
-    const text = blocks.filter((b) => b.type === 'text').map((b) => b.text).join('');
+    const blocks: Body[] =
+      typeof message.content === 'string' ? [{ type: 'text', text: message.content }] : (message.content ?? []);
+    const text = blocks
+      .filter((b) => b.type === 'text')
+      .map((b) => b.text)
+      .join('');
     const images = blocks.filter((b) => b.type === 'image').map((b) => b.source?.data);
-    const toolCalls = blocks.filter((b) => b.type === 'tool_use').map((b) => ({ id: b.id, function: { name: b.name, arguments: b.input ?? {} } }));
+    const toolCalls = blocks
+      .filter((b) => b.type === 'tool_use')
+      .map((b) => ({ id: b.id, function: { name: b.name, arguments: b.input ?? {} } }));
     for (const result of blocks.filter((b) => b.type === 'tool_result')) {
-      messages.push({ role: 'tool', content: typeof result.content === 'string' ? result.content : '', tool_call_id: result.tool_use_id });
+      messages.push({
+        role: 'tool',
+        content: typeof result.content === 'string' ? result.content : '',
+        tool_call_id: result.tool_use_id,
+      });
     }
     if (text !== '' || images.length > 0 || toolCalls.length > 0) {
       const native: Body = { role: message.role, content: text };
@@ -520,7 +598,10 @@ function nativeMessages(body: Body): Body {
   if (Array.isArray(body.stop_sequences) && body.stop_sequences.length > 0) options.stop = body.stop_sequences;
   const native: Body = { model: body.model, messages, options, stream: body.stream === true };
   if (Array.isArray(body.tools)) {
-    native.tools = body.tools.map((tool: Body) => ({ type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.input_schema } }));
+    native.tools = body.tools.map((tool: Body) => ({
+      type: 'function',
+      function: { name: tool.name, description: tool.description, parameters: tool.input_schema },
+    }));
   }
   if (body.thinking?.type === 'enabled') native.think = true;
   return native;
@@ -537,7 +618,8 @@ function anthropicBlocks(message: Body): Body[] {
   const blocks: Body[] = [];
   if (message.thinking) blocks.push({ type: 'thinking', thinking: message.thinking });
   if (message.content) blocks.push({ type: 'text', text: message.content });
-  for (const call of message.tool_calls ?? []) blocks.push({ type: 'tool_use', id: call.id, name: call.function?.name, input: call.function?.arguments ?? {} });
+  for (const call of message.tool_calls ?? [])
+    blocks.push({ type: 'tool_use', id: call.id, name: call.function?.name, input: call.function?.arguments ?? {} });
   return blocks;
 }
 
@@ -557,7 +639,14 @@ const messagesRoute: CompatRoute = {
         if (!started) {
           started = true;
           out += event('message_start', {
-            message: { id, type: 'message', role: 'assistant', model: body.model, content: [], usage: { input_tokens: native.prompt_eval_count ?? 0, output_tokens: 0 } },
+            message: {
+              id,
+              type: 'message',
+              role: 'assistant',
+              model: body.model,
+              content: [],
+              usage: { input_tokens: native.prompt_eval_count ?? 0, output_tokens: 0 },
+            },
           });
         }
         const content = native.message?.content ?? '';
@@ -575,8 +664,14 @@ const messagesRoute: CompatRoute = {
             textOpen = false;
           }
           toolCalls = true;
-          out += event('content_block_start', { index, content_block: { type: 'tool_use', id: call.id, name: call.function?.name, input: {} } });
-          out += event('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: JSON.stringify(call.function?.arguments ?? {}) } });
+          out += event('content_block_start', {
+            index,
+            content_block: { type: 'tool_use', id: call.id, name: call.function?.name, input: {} },
+          });
+          out += event('content_block_delta', {
+            index,
+            delta: { type: 'input_json_delta', partial_json: JSON.stringify(call.function?.arguments ?? {}) },
+          });
           out += event('content_block_stop', { index });
           index++;
         }
@@ -592,7 +687,13 @@ const messagesRoute: CompatRoute = {
       },
       whole(native) {
         const message = native.message ?? {};
-        const out: Body = { id, type: 'message', role: 'assistant', model: body.model, content: anthropicBlocks(message) };
+        const out: Body = {
+          id,
+          type: 'message',
+          role: 'assistant',
+          model: body.model,
+          content: anthropicBlocks(message),
+        };
         const reason = stopReason(native.done_reason, (message.tool_calls ?? []).length > 0);
         if (reason) out.stop_reason = reason;
         out.usage = { input_tokens: native.prompt_eval_count ?? 0, output_tokens: native.eval_count ?? 0 };
@@ -624,4 +725,3 @@ export function findCompatRoute(method: string, path: string): CompatRoute | und
 export function compatErrorBody(path: string, status: number, message: string): string {
   return path === '/v1/messages' ? anthropicError(status, message) : openAiError(status, message);
 }
-

@@ -307,8 +307,10 @@ class OllamaDoubleServer implements OllamaDouble {
       exchange.res.writeHead(400, { 'Content-Type': 'application/json; charset=utf-8' });
       exchange.res.end(text);
     };
-    const needsBody = compat.nativePath !== '/api/tags' && !(compat.nativePath === '/api/show' && exchange.req.method === 'GET');
-    const request = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, any>) : {};
+    const needsBody =
+      compat.nativePath !== '/api/tags' && !(compat.nativePath === '/api/show' && exchange.req.method === 'GET');
+    const request =
+      body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, any>) : {};
     if (needsBody && (rawBody.trim() === '' || typeof body !== 'object' || body === null)) {
       return reject(rawBody.trim() === '' ? 'EOF' : jsonSyntaxMessage(rawBody));
     }

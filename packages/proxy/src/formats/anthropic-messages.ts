@@ -4,7 +4,13 @@
  * `message_start` (id, model, input tokens), the `content_block_*` events and `message_delta` (stop reason,
  * usage) into the shape of a whole message.
  */
-import type { InputMessage, MessageContent, MessagePart, OutputMessage, ToolDefinition } from '@ollama-otel/instrumentation';
+import type {
+  InputMessage,
+  MessageContent,
+  MessagePart,
+  OutputMessage,
+  ToolDefinition,
+} from '@ollama-otel/instrumentation';
 import {
   type ContentSource,
   imagePart,
@@ -47,7 +53,8 @@ class MessagesContent implements ContentSource {
     const request = isObject(this.request) ? this.request : {};
     const system = blockParts(request.system);
     if (system.length > 0) content.systemInstructions = system;
-    if (Array.isArray(request.messages)) content.inputMessages = request.messages.filter(isObject).flatMap(inputMessages);
+    if (Array.isArray(request.messages))
+      content.inputMessages = request.messages.filter(isObject).flatMap(inputMessages);
     const tools = toolDefinitions(request.tools);
     if (tools !== undefined) content.toolDefinitions = tools;
     if (isObject(response) || failed) {
@@ -102,7 +109,8 @@ function blockParts(content: unknown): MessagePart[] {
 
 function imageBlock(source: unknown): MessagePart {
   const part = imagePart(isObject(source) && source.type === 'base64' ? source.data : undefined);
-  if (isObject(source) && typeof source.media_type === 'string' && part.type === 'blob') part.mime_type = source.media_type;
+  if (isObject(source) && typeof source.media_type === 'string' && part.type === 'blob')
+    part.mime_type = source.media_type;
   return part;
 }
 
@@ -165,7 +173,8 @@ class MessagesStreamReader implements StreamReader {
     if (isObject(event.delta) && typeof event.delta.stop_reason === 'string') {
       this.message.stop_reason = event.delta.stop_reason;
     }
-    if (isObject(event.usage)) this.message.usage = { ...(isObject(this.message.usage) ? this.message.usage : {}), ...event.usage };
+    if (isObject(event.usage))
+      this.message.usage = { ...(isObject(this.message.usage) ? this.message.usage : {}), ...event.usage };
   }
 
   private delta(event: Loose | undefined): void {

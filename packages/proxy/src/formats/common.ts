@@ -2,6 +2,8 @@
  * Pieces the OpenAI- and Anthropic-compatible formats share: request parameters, usage, error bodies, tool-call
  * parts, images given as data URLs.
  */
+
+import type { MessagePart } from '@ollama-otel/instrumentation';
 import {
   ATTR_GEN_AI_OUTPUT_TYPE,
   ATTR_GEN_AI_REQUEST_FREQUENCY_PENALTY,
@@ -22,7 +24,6 @@ import {
   setNumber,
   stopSequences,
 } from '@ollama-otel/instrumentation/internal';
-import type { MessagePart } from '@ollama-otel/instrumentation';
 import type { Attributes } from '@opentelemetry/api';
 
 export function requestModel(request: unknown): string | undefined {

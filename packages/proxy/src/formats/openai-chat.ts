@@ -11,11 +11,18 @@ import {
   type Loose,
   pushText,
   type ResponseSummary,
-  toolDefinitions,
   tokenCount,
+  toolDefinitions,
 } from '@ollama-otel/instrumentation/internal';
 import type { Attributes } from '@opentelemetry/api';
-import { imageFromUrl, requestModel, samplingAttributes, setJsonOutput, toolCallPart, toolResponsePart } from './common.js';
+import {
+  imageFromUrl,
+  requestModel,
+  samplingAttributes,
+  setJsonOutput,
+  toolCallPart,
+  toolResponsePart,
+} from './common.js';
 import type { WireFormat } from './format.js';
 import { type ChoiceOutput, ChoicesStreamReader } from './openai-stream.js';
 

@@ -1,6 +1,12 @@
 /* `POST /v1/completions` (OpenAI legacy completions): a prompt in, `choices[].text` out. */
 import type { MessageContent, MessagePart } from '@ollama-otel/instrumentation';
-import { type ContentSource, isObject, type Loose, pushText, type ResponseSummary } from '@ollama-otel/instrumentation/internal';
+import {
+  type ContentSource,
+  isObject,
+  type Loose,
+  pushText,
+  type ResponseSummary,
+} from '@ollama-otel/instrumentation/internal';
 import { requestModel, samplingAttributes } from './common.js';
 import type { WireFormat } from './format.js';
 import { summarizeChatCompletion } from './openai-chat.js';

@@ -3,7 +3,13 @@
  * `response.completed` event carries the whole response, so a stream is summarised from that one event; the
  * `*.delta` events are the output chunks.
  */
-import type { InputMessage, MessageContent, MessagePart, OutputMessage, ToolDefinition } from '@ollama-otel/instrumentation';
+import type {
+  InputMessage,
+  MessageContent,
+  MessagePart,
+  OutputMessage,
+  ToolDefinition,
+} from '@ollama-otel/instrumentation';
 import {
   ATTR_OLLAMA_REQUEST_THINK,
   type ContentSource,
@@ -16,7 +22,15 @@ import {
 } from '@ollama-otel/instrumentation/internal';
 import type { Attributes } from '@opentelemetry/api';
 import type { SseEvent } from '../sse.js';
-import { errorBodyMessage, imageFromUrl, requestModel, samplingAttributes, setJsonOutput, toolCallPart, toolResponsePart } from './common.js';
+import {
+  errorBodyMessage,
+  imageFromUrl,
+  requestModel,
+  samplingAttributes,
+  setJsonOutput,
+  toolCallPart,
+  toolResponsePart,
+} from './common.js';
 import type { StreamEventKind, StreamReader, WireFormat } from './format.js';
 import { parseObject } from './openai-stream.js';
 
@@ -96,9 +110,12 @@ function inputMessages(input: unknown): InputMessage[] {
   for (const item of input) {
     if (!isObject(item)) continue;
     const type = item.type ?? (item.role !== undefined ? 'message' : undefined);
-    if (type === 'message') messages.push({ role: typeof item.role === 'string' ? item.role : 'user', parts: messageParts(item.content) });
-    else if (type === 'function_call') messages.push({ role: 'assistant', parts: [toolCallPart(item.call_id, item.name, item.arguments)] });
-    else if (type === 'function_call_output') messages.push({ role: 'tool', parts: [toolResponsePart(item.call_id, item.output)] });
+    if (type === 'message')
+      messages.push({ role: typeof item.role === 'string' ? item.role : 'user', parts: messageParts(item.content) });
+    else if (type === 'function_call')
+      messages.push({ role: 'assistant', parts: [toolCallPart(item.call_id, item.name, item.arguments)] });
+    else if (type === 'function_call_output')
+      messages.push({ role: 'tool', parts: [toolResponsePart(item.call_id, item.output)] });
   }
   return messages;
 }
