@@ -35,4 +35,5 @@ export {
   ollamaRequestModel,
   summarizeOllamaResponse,
 } from './formats/ollama.js';
+export { toolDefinitions } from './formats/ollama-content.js';
 export { PACKAGE_NAME, PACKAGE_VERSION } from './version.js';

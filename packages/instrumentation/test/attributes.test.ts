@@ -224,6 +224,17 @@ describe('errorType', () => {
     expect(errorType(new CustomFailure('x'))).toBe('CustomFailure');
   });
 
+  it("uses a Node system error's code (a cut or refused connection seen by the proxy)", () => {
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    expect(errorType(reset)).toBe('ECONNRESET');
+    expect(errorType(Object.assign(new Error('x'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))).toBe(
+      'ERR_STREAM_PREMATURE_CLOSE',
+    );
+    // Codes that are not system-error shaped keep the class name; fetch's TypeError carries its code on `cause`.
+    expect(errorType(Object.assign(new TypeError('fetch failed'), { cause: reset }))).toBe('TypeError');
+    expect(errorType(Object.assign(new Error('x'), { code: 'some code' }))).toBe('Error');
+  });
+
   it('marks aborts as cancellations and keeps other DOMException names', () => {
     expect(errorType(new DOMException('This operation was aborted', 'AbortError'))).toBe('cancelled');
     expect(errorType(new DOMException('The operation timed out', 'TimeoutError'))).toBe('TimeoutError');

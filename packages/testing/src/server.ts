@@ -2,6 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { sleep } from './clock.js';
+import { CompatRejected, type CompatRoute, compatErrorBody, findCompatRoute, translatingResponse } from './compat.js';
 import { handleEmbed, handleLegacyEmbeddings } from './embeddings.js';
 import { DEFAULT_STREAM_ERROR, Exchange, StreamEnded } from './exchange.js';
 import { type Fault, FaultQueue, type ScriptedFault } from './faults.js';
@@ -279,12 +280,63 @@ class OllamaDoubleServer implements OllamaDouble {
     if (this.recordRequests) {
       this.requests.push({ method: req.method ?? 'GET', path, headers: lowerCaseHeaders(req), body, receivedAt });
     }
+    const compat = findCompatRoute(req.method ?? 'GET', path);
+    if (compat !== undefined) return this.dispatchCompat(exchange, compat, path, body, rawBody);
     const route = findRoute(req.method ?? 'GET', path);
     const fault = route ? this.faults.take(path, modelOf(body)) : undefined;
     if (!route) return exchange.text(404, '404 page not found');
     if (await this.answeredByFault(exchange, fault, path, body)) return;
     const settings = fault?.kind === 'stream' ? { ...this.settings, ...definedOnly(fault) } : this.settings;
     await route({ exchange, registry: this.registry, fault, settings, version: this.version, body, rawBody });
+  }
+
+  /**
+   * An OpenAI- or Anthropic-compatible route: the request translated to a native one, the native handler run
+   * through a response that translates what it writes (as Ollama's middleware does). Faults match the
+   * compatible path.
+   */
+  private async dispatchCompat(
+    exchange: Exchange,
+    compat: CompatRoute,
+    path: string,
+    body: unknown,
+    rawBody: string,
+  ): Promise<void> {
+    const reject = (message: string) => {
+      const text = compatErrorBody(path, 400, message);
+      exchange.res.writeHead(400, { 'Content-Type': 'application/json; charset=utf-8' });
+      exchange.res.end(text);
+    };
+    const needsBody =
+      compat.nativePath !== '/api/tags' && !(compat.nativePath === '/api/show' && exchange.req.method === 'GET');
+    const request =
+      body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, any>) : {};
+    if (needsBody && (rawBody.trim() === '' || typeof body !== 'object' || body === null)) {
+      return reject(rawBody.trim() === '' ? 'EOF' : jsonSyntaxMessage(rawBody));
+    }
+    let native: Record<string, any>;
+    try {
+      native = compat.translate(request, path);
+    } catch (error) {
+      if (error instanceof CompatRejected || error instanceof SyntaxError) return reject(error.message);
+      throw error;
+    }
+    const translated = new Exchange(exchange.req, translatingResponse(exchange.res, compat.translator(request, path)));
+    this.exchanges.add(translated);
+    exchange.res.once('close', () => this.exchanges.delete(translated));
+    const route = findRoute(compat.nativePath === '/api/tags' ? 'GET' : 'POST', compat.nativePath) as RouteHandler;
+    const fault = this.faults.take(path, modelOf(native));
+    if (await this.answeredByFault(translated, fault, compat.nativePath, native)) return;
+    const settings = fault?.kind === 'stream' ? { ...this.settings, ...definedOnly(fault) } : this.settings;
+    await route({
+      exchange: translated,
+      registry: this.registry,
+      fault,
+      settings,
+      version: this.version,
+      body: native,
+      rawBody: JSON.stringify(native),
+    });
   }
 
   /** Applies the faults that replace the normal answer; true when the request has been answered. */

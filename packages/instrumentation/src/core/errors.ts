@@ -6,16 +6,20 @@ export const ERROR_TYPE_ABANDONED = 'abandoned';
 export const ERROR_TYPE_INCOMPLETE = 'incomplete';
 const ERROR_TYPE_OTHER = '_OTHER';
 
+/** Node's system error codes (`ECONNREFUSED`, `ECONNRESET`, `ETIMEDOUT`...). */
+const SYSTEM_ERROR_CODE = /^E[A-Z0-9_]+$/;
+
 /**
  * A low-cardinality `error.type`: the HTTP status of an Ollama `ResponseError` (e.g. `"404"`), `cancelled` for
- * aborts, otherwise the error's class name (`TypeError` for a refused connection, `Error` for a mid-stream
- * error line).
+ * aborts, a Node system error's code (`ECONNRESET`: what the proxy sees of a cut connection), otherwise the
+ * error's class name (`TypeError` for a refused connection through `fetch`, `Error` for a mid-stream error line).
  */
 export function errorType(error: unknown): string {
   if (typeof error !== 'object' || error === null) return ERROR_TYPE_OTHER;
-  const { name, status_code: statusCode } = error as { name?: unknown; status_code?: unknown };
+  const { name, status_code: statusCode, code } = error as { name?: unknown; status_code?: unknown; code?: unknown };
   if (name === 'AbortError') return ERROR_TYPE_CANCELLED;
   if (typeof statusCode === 'number' && Number.isInteger(statusCode)) return String(statusCode);
+  if (typeof code === 'string' && SYSTEM_ERROR_CODE.test(code)) return code;
   const className = (error as { constructor?: { name?: unknown } }).constructor?.name;
   if (className === 'DOMException' && typeof name === 'string' && name !== '') return name;
   return typeof className === 'string' && className !== '' && className !== 'Object' ? className : ERROR_TYPE_OTHER;

@@ -153,3 +153,23 @@ export const OLLAMA_TOKENS_PER_SECOND_BUCKETS = [
 export const OLLAMA_OPERATION_DURATION_BUCKETS = [
   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 2400,
 ];
+
+// --- HTTP server (stable semantic conventions), for `@ollama-otel/proxy` ---
+export const ATTR_HTTP_REQUEST_METHOD = 'http.request.method' as const;
+export const ATTR_HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code' as const;
+export const ATTR_HTTP_ROUTE = 'http.route' as const;
+export const ATTR_HTTP_REQUEST_BODY_SIZE = 'http.request.body.size' as const;
+export const ATTR_HTTP_RESPONSE_BODY_SIZE = 'http.response.body.size' as const;
+export const ATTR_URL_PATH = 'url.path' as const;
+export const ATTR_URL_SCHEME = 'url.scheme' as const;
+export const ATTR_CLIENT_ADDRESS = 'client.address' as const;
+export const ATTR_USER_AGENT_ORIGINAL = 'user_agent.original' as const;
+export const ATTR_NETWORK_PROTOCOL_VERSION = 'network.protocol.version' as const;
+export const METRIC_HTTP_SERVER_REQUEST_DURATION = 'http.server.request.duration' as const;
+export const METRIC_HTTP_SERVER_ACTIVE_REQUESTS = 'http.server.active_requests' as const;
+/** Bucket advice of `http.server.request.duration` (stable HTTP semantic conventions). */
+export const HTTP_SERVER_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+
+// --- Ollama proxy (ours) ---
+/** Requests the proxy is forwarding to Ollama right now, per operation and requested model (queue visibility). */
+export const METRIC_OLLAMA_PROXY_REQUESTS_ACTIVE = 'ollama.proxy.requests.active' as const;
