@@ -89,4 +89,5 @@ ensure_lists() {
   if [ "${refresh}" = 1 ] || ! compgen -G "${apt_dir}/lists/*_Packages*" >/dev/null; then
     update_lists
   fi
+  compgen -G "${apt_dir}/lists/*_Packages*" >/dev/null || die "no package lists from ${mirror} (is it reachable?)"
 }

@@ -94,6 +94,8 @@ if runs "${build}/otelcorecol"; then
   exit 0
 fi
 
+# A link to a build of other inputs must not outlive a failed build: the tests would run the wrong collector.
+rm -f "${link}"
 log "building the OpenTelemetry Collector ${collector_version} from Debian's sources (the first build on a machine takes ~3 min)"
 started=${SECONDS}
 
