@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   builtComponents,
   CONTRIB_COMPONENTS,
@@ -19,8 +19,7 @@ import {
 } from './collector.js';
 import { deployDir } from './tools.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'ollama-otel-validate-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let dir: string;
 
 /** `otelcorecol validate` on `config` (an object, or the path of a file); its exit status and output. */
 function validate(config: object | string): { status: number; output: string } {
@@ -56,6 +55,11 @@ function unlisted(used: Record<string, Set<string>>, built: Record<string, strin
 }
 
 describe.skipIf(collectorSkipReason)('the collector config on a real collector (otelcorecol, core components)', () => {
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ollama-otel-validate-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
   it('is the core build of the packaged version, with the components Debian ships', () => {
     expect(execFileSync(otelcol, ['--version'], { encoding: 'utf8' })).toMatch(/^otelcorecol version 0\.\d+\.\d+/);
     const built = builtComponents();
