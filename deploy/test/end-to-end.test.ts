@@ -6,61 +6,40 @@
  * expression of the dashboard and of the rules is evaluated: each must parse and return data, and the alerts
  * this traffic should trigger must trigger.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type OllamaDouble, startOllamaDouble } from '@ollama-otel/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoRounds, type ExampleService, startExampleService } from './app.js';
 import { dashboardExpressions } from './dashboard.js';
 import { serveMetrics } from './fixtures/serve-metrics.mjs';
 import { freePort, type RunningPrometheus, startPrometheus } from './prometheus.js';
-import { deployDir, repoRoot, toolsSkipReason } from './tools.js';
+import { deployDir, toolsSkipReason } from './tools.js';
 
-const exampleDir = join(repoRoot, 'examples', 'express-chat');
 const APP_JOB = 'ollama-otel/express-chat';
 const COLD_STARTS = 10;
 
 describe.skipIf(toolsSkipReason)('end to end: example service → exporter → Prometheus → dashboard and alerts', () => {
   let double: OllamaDouble;
-  let service: ChildProcess | undefined;
-  let serviceOutput = '';
+  let service: ExampleService;
   let prom: RunningPrometheus;
   let dcgm: Awaited<ReturnType<typeof serveMetrics>>;
-  let base: string;
 
   beforeAll(async () => {
-    if (!existsSync(join(exampleDir, 'dist', 'server.js'))) {
-      throw new Error('examples/express-chat is not built: run `pnpm build` (pnpm test does)');
-    }
     // Cold loads above the 500 ms cold-start threshold; a little prefill and decode time.
     double = await startOllamaDouble({ chunks: 12, chunkDelayMs: 3, coldLoadMs: 550, promptEvalMs: 10 });
-    const [appPort, metricsPort] = [await freePort(), await freePort()];
-    base = `http://127.0.0.1:${appPort}`;
-    service = spawn(process.execPath, ['--import', '@ollama-otel/node/register', 'dist/server.js'], {
-      cwd: exampleDir,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        OLLAMA_HOST: double.url,
-        PORT: String(appPort),
-        OTEL_SERVICE_NAME: 'express-chat',
-        OTEL_RESOURCE_ATTRIBUTES: 'service.namespace=ollama-otel',
-        OTEL_TRACES_EXPORTER: 'none',
-        OTEL_LOGS_EXPORTER: 'none',
-        OTEL_METRICS_EXPORTER: 'prometheus',
-        OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
-        OTEL_EXPORTER_PROMETHEUS_PORT: String(metricsPort),
-        OLLAMA_OTEL_SERVER_METRICS_MIN_INTERVAL: '1000',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const metricsPort = await freePort();
+    service = await startExampleService({
+      OLLAMA_HOST: double.url,
+      OTEL_SERVICE_NAME: 'express-chat',
+      OTEL_RESOURCE_ATTRIBUTES: 'service.namespace=ollama-otel',
+      OTEL_TRACES_EXPORTER: 'none',
+      OTEL_LOGS_EXPORTER: 'none',
+      OTEL_METRICS_EXPORTER: 'prometheus',
+      OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+      OTEL_EXPORTER_PROMETHEUS_PORT: String(metricsPort),
+      OLLAMA_OTEL_SERVER_METRICS_MIN_INTERVAL: '1000',
     });
-    service.stdout?.on('data', (chunk) => {
-      serviceOutput += chunk;
-    });
-    service.stderr?.on('data', (chunk) => {
-      serviceOutput += chunk;
-    });
-    await waitForHealthy(`${base}/healthz`, service, () => serviceOutput);
 
     dcgm = await serveMetrics(readFileSync(join(deployDir, 'test', 'fixtures', 'dcgm-exporter.txt'), 'utf8'));
     prom = await startPrometheus({
@@ -73,7 +52,9 @@ describe.skipIf(toolsSkipReason)('end to end: example service → exporter → P
       ],
     });
     await prom.waitFor(`up{job="${APP_JOB}"} == 1`, 20_000);
-    await sendTraffic(base, double);
+    for (const result of await demoRounds(service.base, double.url, COLD_STARTS)) {
+      expect(result.status, `${result.kind}: ${result.body}`).toBe(result.expectedStatus);
+    }
     // Let Prometheus scrape the final state a few times and evaluate the rules on it.
     await prom.waitFor(`increase(ollama_model_cold_starts_total{job="${APP_JOB}"}[15m]) > 6`, 30_000);
     await prom.waitFor('job:gen_ai_client_error_ratio:rate5m > 0', 30_000);
@@ -82,7 +63,7 @@ describe.skipIf(toolsSkipReason)('end to end: example service → exporter → P
   }, 120_000);
 
   afterAll(async () => {
-    if (service && service.exitCode === null) service.kill('SIGKILL');
+    if (service?.child.exitCode === null) service.child.kill('SIGKILL');
     await prom?.stop();
     await dcgm?.close();
     await double?.close();
@@ -145,55 +126,8 @@ describe.skipIf(toolsSkipReason)('end to end: example service → exporter → P
   });
 
   it('ends on SIGTERM while Prometheus is still scraping it (telemetry never keeps it alive)', async () => {
-    const child = service as ChildProcess;
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
-    const code = await Promise.race([
-      exited,
-      new Promise((resolve) => setTimeout(() => resolve('still running'), 10_000)),
-    ]);
-    expect(code, serviceOutput).toBe(0);
+    const exit = await service.stop(10_000);
+    expect(exit.killed, service.output()).toBe(false);
+    expect(exit.code, service.output()).toBe(0);
   });
 });
-
-async function sendTraffic(base: string, double: OllamaDouble): Promise<void> {
-  const post = (path: string, body: unknown) =>
-    fetch(`${base}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-  const unload = (model: string) =>
-    fetch(`${double.url}/api/generate`, {
-      method: 'POST',
-      body: JSON.stringify({ model, prompt: '', keep_alive: 0, stream: false }),
-    });
-  for (let round = 0; round < COLD_STARTS; round++) {
-    await unload('llama3.2');
-    expect((await post('/v1/ask', { question: `Why is the sky blue? (${round})` })).status).toBe(200);
-    const stream = await post('/v1/chat', {
-      messages: [{ role: 'user', content: 'Tell me about llamas.' }],
-      stream: true,
-    });
-    expect(stream.status).toBe(200);
-    await stream.text();
-    expect((await post('/v1/embed', { input: ['sky', 'grass'] })).status).toBe(200);
-    const missing = await post('/v1/chat', { messages: [{ role: 'user', content: 'hi' }], model: 'no-such-model' });
-    expect(missing.status).toBe(404);
-    await fetch(`${base}/healthz`);
-  }
-}
-
-async function waitForHealthy(url: string, child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the example exited (${child.exitCode}):\n${output()}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`the example did not become healthy:\n${output()}`);
-}

@@ -55,6 +55,11 @@ export interface RuleInfo {
   lastError?: string;
 }
 
+export interface NameMatcher {
+  type: '=' | '=~' | '!=' | '!~';
+  value: string;
+}
+
 export interface RunningPrometheus {
   url: string;
   dir: string;
@@ -66,6 +71,8 @@ export interface RunningPrometheus {
   rules(): Promise<RuleInfo[]>;
   /** Metric names stored in the TSDB. */
   metricNames(): Promise<string[]>;
+  /** The metric-name matchers (`__name__` = or =~) of every selector in `expr`, from Prometheus' own parser. */
+  metricSelectors(expr: string): Promise<NameMatcher[]>;
   /** Polls until `expr` returns at least one sample. */
   waitFor(expr: string, timeoutMs?: number): Promise<Sample[]>;
   stop(): Promise<void>;
@@ -197,6 +204,25 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
     async metricNames() {
       const body = (await (await fetch(`${url}/api/v1/label/__name__/values`)).json()) as any;
       return body.data as string[];
+    },
+    async metricSelectors(expr) {
+      const res = await fetch(`${url}/api/v1/parse_query`, {
+        method: 'POST',
+        body: new URLSearchParams({ query: expr }),
+      });
+      const body = (await res.json()) as any;
+      if (body.status !== 'success') throw new Error(`parse_query failed (${body.error}):\n${expr}`);
+      const found: NameMatcher[] = [];
+      const walk = (node: unknown): void => {
+        if (Array.isArray(node)) node.forEach(walk);
+        else if (node && typeof node === 'object') {
+          for (const m of (node as any).matchers ?? [])
+            if (m.name === '__name__') found.push({ type: m.type, value: m.value });
+          Object.values(node).forEach(walk);
+        }
+      };
+      walk(body.data);
+      return found;
     },
     async waitFor(expr, timeoutMs = 20_000) {
       const until = Date.now() + timeoutMs;

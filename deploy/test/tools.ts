@@ -16,8 +16,9 @@ export const tools = {
   dockerCompose: join(toolsDir, 'bin', 'docker-compose'),
 };
 
-function check(): string | undefined {
-  for (const [name, path] of Object.entries(tools)) {
+/** Why the tools at `paths` cannot run here (missing, or `<tool> <versionArg>` fails), or undefined. */
+export function checkTools(paths: Record<string, string>): string | undefined {
+  for (const [name, path] of Object.entries(paths)) {
     if (!existsSync(path)) return `${name} not found at ${path}`;
     try {
       execFileSync(path, [name === 'dockerCompose' ? 'version' : '--version'], { stdio: 'pipe', timeout: 10_000 });
@@ -28,22 +29,22 @@ function check(): string | undefined {
   return undefined;
 }
 
-const problem = check();
-
 /**
- * Why the deploy tests cannot run here, or undefined when they can. They skip only when the tools are missing,
- * unless OLLAMA_OTEL_REQUIRE_DEPLOY_TOOLS=1 (CI), which turns a missing tool into a failure.
+ * A skip reason for a group of deploy tests: they skip only when their tools are missing, unless
+ * OLLAMA_OTEL_REQUIRE_DEPLOY_TOOLS=1 (CI), which turns a missing tool into a failure of every file that needs it.
  */
-export const toolsSkipReason: string | undefined = problem
-  ? `deploy tools unavailable (${problem}); run \`bash deploy/tools/install.sh\``
-  : undefined;
-
-if (toolsSkipReason) {
+export function skipReason(what: string, problem: string | undefined, fix: string): string | undefined {
+  if (!problem) return undefined;
+  const reason = `${what} unavailable (${problem}); run \`${fix}\``;
   if (process.env.OLLAMA_OTEL_REQUIRE_DEPLOY_TOOLS === '1') {
-    throw new Error(`${toolsSkipReason} (OLLAMA_OTEL_REQUIRE_DEPLOY_TOOLS=1)`);
+    throw new Error(`${reason} (OLLAMA_OTEL_REQUIRE_DEPLOY_TOOLS=1)`);
   }
-  console.warn(`SKIPPING deploy/ tests: ${toolsSkipReason}`);
+  console.warn(`SKIPPING deploy/ tests: ${reason}`);
+  return reason;
 }
+
+/** Why the Prometheus/promtool/compose tests cannot run here, or undefined when they can. */
+export const toolsSkipReason = skipReason('deploy tools', checkTools(tools), 'bash deploy/tools/install.sh');
 
 /** Runs a tool; returns its stdout, or throws with stdout+stderr in the message. */
 export function run(

@@ -2,6 +2,8 @@
 # Fetch the tools that validate deploy/ without Docker into <repo>/.tools/ (gitignored):
 #   - prometheus + promtool 3.x   (Debian sid; bookworm/trixie only ship 2.x)
 #   - docker-compose v2           (Debian sid, else trixie; needs no Docker daemon for `config`)
+#   - otelcorecol                 (the OpenTelemetry Collector, core components, built from Debian's Go sources
+#                                  by otelcol.sh, which this script runs last)
 #
 # How: `apt-get download` against a PRIVATE sources list, package lists and cache (the system's apt
 # configuration, lists and installed packages are never touched), then `dpkg -x` into .tools/root and
@@ -17,15 +19,8 @@
 #        DEBIAN_MIRROR           Debian archive URI (default: the one this host's apt sources already use)
 set -euo pipefail
 
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-tools="${OLLAMA_OTEL_TOOLS_DIR:-${repo_root}/.tools}"
-cache="${OLLAMA_OTEL_TOOLS_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/ollama-otel/deploy-tools}"
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-refresh=0
-[ "${1:-}" = "--refresh" ] && refresh=1
-
-log() { echo "deploy-tools: $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=deploy/tools/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@"
 
 # Major version printed by a tool, or empty when it does not run.
 major_of() { "$@" 2>/dev/null | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -n1 | cut -d. -f1 || true; }
@@ -36,70 +31,21 @@ tools_ok() {
     [ "$(major_of "${tools}/bin/docker-compose" version)" = 2 ]
 }
 
+# The collector is built by its own script (from Debian's Go sources; minutes, once per machine).
+build_collector() { exec bash "${repo_root}/deploy/tools/otelcol.sh" "$@"; }
+
 if [ "${refresh}" = 0 ] && tools_ok; then
   log "up to date in ${tools} ($(tr '\n' ' ' <"${tools}/VERSIONS" 2>/dev/null))"
-  exit 0
+  build_collector
 fi
 
-if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null; then
-  die "needs a Debian-like host (apt-get, dpkg)"
-fi
-[ -r "${keyring}" ] || die "missing ${keyring} (package debian-archive-keyring)"
-
-# The Debian archive this host already uses (deb822 .sources or one-line .list), unless DEBIAN_MIRROR is set.
-debian_mirror() {
-  if [ -n "${DEBIAN_MIRROR:-}" ]; then
-    echo "${DEBIAN_MIRROR%/}"
-    return
-  fi
-  local f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-    [ -r "${f}" ] || continue
-    awk '
-      /^[[:space:]]*#/ { next }
-      /^[[:space:]]*URIs:/ { for (i = 2; i <= NF; i++) print $i; next }
-      /^[[:space:]]*deb[[:space:]]/ { for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /\]$/ && $i ~ /:\/\//) { print $i; break } }
-    ' "${f}"
-  done | sed 's:/*$::' | grep -E '/debian$' | head -n1
-}
-
-mirror="$(debian_mirror)"
-[ -n "${mirror}" ] || die "could not find a Debian mirror in /etc/apt/sources*; set DEBIAN_MIRROR"
-
-apt_dir="${cache}/apt"
+apt_init
 debs="${cache}/debs"
-mkdir -p "${apt_dir}/lists/partial" "${apt_dir}/cache/archives/partial" "${debs}"
-cat >"${apt_dir}/sources.list" <<SOURCES
-deb [signed-by=${keyring}] ${mirror} sid main
-deb [signed-by=${keyring}] ${mirror} trixie main
-SOURCES
-
-apt_opts=(
-  -o "Dir::Etc::SourceList=${apt_dir}/sources.list"
-  -o "Dir::Etc::SourceParts=/dev/null"
-  -o "Dir::Etc::Preferences=/dev/null"
-  -o "Dir::Etc::PreferencesParts=/dev/null"
-  -o "Dir::State::Lists=${apt_dir}/lists"
-  -o "Dir::State::status=/dev/null"
-  -o "Dir::Cache=${apt_dir}/cache"
-  -o "APT::Architecture=amd64"
-  -o "APT::Sandbox::User=root"
-  -o "Acquire::Languages=none"
-)
-
-[ "$(dpkg --print-architecture)" = amd64 ] || die "only amd64 is supported (got $(dpkg --print-architecture))"
+mkdir -p "${debs}"
 
 # Cached .debs of a package, oldest first (Debian file names are package_version_arch.deb: no spaces).
 cached_debs() { find "${debs}" -maxdepth 1 -name "${1}_*_amd64.deb" | sort -V; }
 cached_deb() { cached_debs "$1" | tail -n1; }
-
-lists_fresh=0
-update_lists() {
-  [ "${lists_fresh}" = 1 ] && return
-  log "apt-get update (private lists: sid + trixie from ${mirror})"
-  apt-get "${apt_opts[@]}" -qq update >&2 || die "apt-get update on the private lists failed"
-  lists_fresh=1
-}
 
 # fetch PACKAGE SUITE [SUITE...]: make sure a .deb of PACKAGE is in the cache (first suite that has it).
 fetch() {
@@ -143,3 +89,4 @@ tools_ok || {
   die "unpacked tools do not run here (need promtool/prometheus 3.x and docker-compose 2.x)"
 }
 log "installed into ${tools}: $(tr '\n' ' ' <"${tools}/VERSIONS")"
+build_collector "$@"
