@@ -6,7 +6,7 @@ import net from 'node:net';
 import { parseArmSpec } from './arms.mjs';
 import { measureBatch } from './measure.mjs';
 import { sink, startNodeSdkLike } from './telemetry.mjs';
-import { CONTENT_MARKERS, inProcessFetch, WORKLOADS } from './workloads.mjs';
+import { CONTENT_MARKERS, inProcessFetch, inProcessShortFetch, WORKLOADS } from './workloads.mjs';
 
 const arm = parseArmSpec(process.env.BENCH_ARM);
 const doubleUrl = process.env.BENCH_DOUBLE_URL;
@@ -29,6 +29,7 @@ const hooks = (await arm.setup(ctx)) ?? {};
 const clients = {
   loopback: new ollama.Ollama({ host: doubleUrl }),
   inproc: new ollama.Ollama({ host: 'http://127.0.0.1:11434', fetch: inProcessFetch }),
+  'inproc-short': new ollama.Ollama({ host: 'http://127.0.0.1:11434', fetch: inProcessShortFetch }),
 };
 for (const client of Object.values(clients)) hooks.wrapClient?.(client);
 
@@ -91,21 +92,36 @@ async function verify({ workload, ops }) {
   };
 }
 
-async function profile({ workload, ops, warmup, file, intervalUs }) {
+/**
+ * A V8 CPU profile (sampling every `intervalUs`) or, with kind 'alloc', a sampling heap profile of everything
+ * allocated (collected or not) over `ops` operations after `warmup` more, written to `file` with a .meta.json.
+ */
+async function profile({ workload, ops, warmup, file, intervalUs, kind }) {
   const op = operation(workload);
   await runOps(op, warmup);
   await flush();
-  globalThis.gc?.();
   const session = new Session();
   session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.setSamplingInterval', { interval: intervalUs });
-  await session.post('Profiler.start');
-  await runOps(op, ops);
-  const { profile: cpuProfile } = await session.post('Profiler.stop');
+  let data;
+  if (kind === 'alloc') {
+    await session.post('HeapProfiler.enable');
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 512,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+    await runOps(op, ops);
+    data = (await session.post('HeapProfiler.stopSampling')).profile;
+  } else {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: intervalUs });
+    await session.post('Profiler.start');
+    await runOps(op, ops);
+    data = (await session.post('Profiler.stop')).profile;
+  }
   session.disconnect();
-  writeFileSync(file, JSON.stringify(cpuProfile));
-  writeFileSync(file.replace(/\.cpuprofile$/, '.meta.json'), JSON.stringify({ arm: arm.id, workload, ops }));
+  writeFileSync(file, JSON.stringify(data));
+  writeFileSync(file.replace(/\.\w+$/, '.meta.json'), JSON.stringify({ arm: arm.id, workload, ops, kind }));
   return { file };
 }
 

@@ -40,6 +40,13 @@ function copyingFetch(original, headersFor) {
   };
 }
 
+/** About `bytes` of small short-lived objects (40 B each: a 2-field object literal on Node's 64-bit heap). */
+function garbage(bytes) {
+  const objects = new Array(Math.round(bytes / 40));
+  for (let i = 0; i < objects.length; i++) objects[i] = { i, call: null };
+  return objects;
+}
+
 const FIXED_TRACEPARENT = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
 
 /** OpenLIT 1.15.0 with no network export and no content (read from its dist/: index.js, otel/*.js). */
@@ -143,6 +150,32 @@ export const ARMS = {
     kind: 'variant',
     sdk: false,
     setup: () => ({ wrapClient: (client) => (client.fetch = copyingFetch(client.fetch, () => FIXED_TRACEPARENT)) }),
+  },
+  // The same allocation volume as ours adds to a chat (~40 KB), without telemetry: dropped at once, or held until
+  // the call completes (as a call's spans and attributes are). Shows what a byte costs on each transport.
+  'bare-alloc': {
+    label: 'bare + 40 KB garbage per call',
+    kind: 'variant',
+    sdk: false,
+    setup: () => ({
+      around(fn) {
+        garbage(40_960);
+        return fn();
+      },
+    }),
+  },
+  'bare-alloc-held': {
+    label: 'bare + 40 KB held during the call',
+    kind: 'variant',
+    sdk: false,
+    setup: () => ({
+      async around(fn) {
+        const held = garbage(40_960);
+        const result = await fn();
+        held.length = 0;
+        return result;
+      },
+    }),
   },
   'floor-propagation': {
     label: 'floor + propagation.inject header',

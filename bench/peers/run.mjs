@@ -4,6 +4,7 @@
 //
 //   node bench/peers/run.mjs [--arms a,b,...] [--workloads chat,embed,stream] [--rounds 7] [--calls 2000]
 //   node bench/peers/run.mjs --profile bare,ours-defaults [--workload chat] [--ops 4000] [--interval 50]
+//                            [--profile-kind cpu|alloc]
 //   node bench/peers/run.mjs --heap [--heap-calls 100000] [--heap-every 10000] [--arms bare,ours-defaults]
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ const { values: args } = parseArgs({
   options: {
     arms: { type: 'string', default: process.env.BENCH_ARMS ?? DEFAULT_ARMS.join(',') },
     workloads: { type: 'string', default: process.env.BENCH_WORKLOADS ?? DEFAULT_WORKLOADS.join(',') },
-    rounds: { type: 'string', default: process.env.BENCH_ROUNDS ?? '9' },
+    rounds: { type: 'string', default: process.env.BENCH_ROUNDS ?? '7' },
     calls: { type: 'string', default: process.env.BENCH_CALLS ?? '500' },
     streams: { type: 'string', default: process.env.BENCH_STREAMS },
     json: { type: 'string', default: process.env.BENCH_JSON },
@@ -30,6 +31,7 @@ const { values: args } = parseArgs({
     workload: { type: 'string', default: 'chat' },
     ops: { type: 'string' },
     interval: { type: 'string', default: '50' },
+    'profile-kind': { type: 'string', default: 'cpu' },
     heap: { type: 'boolean', default: false },
     'heap-calls': { type: 'string', default: '100000' },
     'heap-every': { type: 'string', default: '10000' },
@@ -177,10 +179,10 @@ async function closeArms(arms) {
 
 /**
  * Probes each arm on each workload, then warms it up (JIT, connection). An arm more than SLOW_FACTOR times slower
- * than bare on a workload gets proportionally fewer operations per round there (OpenLIT's embed builds a tiktoken
- * encoder per call), so that no arm holds a round up; its figures stay per operation.
+ * than bare on a workload gets as many operations per round as take bare's window time (OpenLIT's embed builds a
+ * tiktoken encoder per call, ~0.1 s), so that no arm holds a round up; its figures stay per operation.
  */
-const SLOW_FACTOR = 3;
+const SLOW_FACTOR = 10;
 async function calibrate(arms, workloadNames, ops) {
   const probe = (name) => Math.max(1, Math.round(ops[name] / 20));
   const wallPerOp = new Map();
@@ -198,8 +200,7 @@ async function calibrate(arms, workloadNames, ops) {
     const counts = {};
     for (const name of workloadNames) {
       const slowdown = wallPerOp.get(arm.spec.id)[name] / reference[name];
-      counts[name] =
-        slowdown > SLOW_FACTOR ? Math.max(probe(name), Math.round((ops[name] * SLOW_FACTOR) / slowdown)) : ops[name];
+      counts[name] = slowdown > SLOW_FACTOR ? Math.max(5, Math.round(ops[name] / slowdown)) : ops[name];
       await arm.call('batch', { workload: name, ops: Math.ceil(counts[name] / 2), warmup: 0 });
     }
     armOps.set(arm.spec.id, counts);
@@ -241,7 +242,7 @@ async function bench(workloadsModule) {
       for (const name of workloadNames) {
         const v = await arm.call('verify', { workload: name, ops: WORKLOADS[name].unit === 'chunk' ? 3 : 20 });
         const gap = arm.spec.gaps?.[name];
-        const instrumented = arm.spec.kind !== 'baseline' || arm.spec.id === 'floor';
+        const instrumented = arm.spec.id === 'floor' || (arm.spec.kind !== 'baseline' && arm.spec.sdk !== false);
         if (instrumented && !gap && v.spansPerOp < 1) {
           throw new Error(`broken arm: ${arm.spec.id} produced ${v.spansPerOp} spans per ${name} operation`);
         }
@@ -308,8 +309,16 @@ async function profile(workloadsModule) {
   const files = [];
   try {
     for (const arm of arms) {
-      const file = join(folder, `${arm.spec.id.replace(/[^\w-]+/g, '_')}-${workload}.cpuprofile`);
-      await arm.call('profile', { workload, ops, warmup: ops, file, intervalUs: Number(args.interval) });
+      const ext = args['profile-kind'] === 'alloc' ? 'heapprofile' : 'cpuprofile';
+      const file = join(folder, `${arm.spec.id.replace(/[^\w-]+/g, '_')}-${workload}.${ext}`);
+      await arm.call('profile', {
+        workload,
+        ops,
+        warmup: ops,
+        file,
+        intervalUs: Number(args.interval),
+        kind: args['profile-kind'],
+      });
       files.push(file);
       console.log(`wrote ${file}`);
     }

@@ -42,6 +42,13 @@ export const WORKLOADS = {
     transport: 'inproc',
     run: (c) => c.chat(CHAT_REQUEST),
   },
+  'chat-inproc-short': {
+    title: 'chat, non-streamed, in-process fetch, 47-character reply (bench/instrumentation.mjs)',
+    unit: 'call',
+    perOp: 1,
+    transport: 'inproc-short',
+    run: (c) => c.chat(CHAT_REQUEST),
+  },
   'embed-inproc': {
     title: 'embed, in-process fetch',
     unit: 'call',
@@ -61,7 +68,7 @@ export const WORKLOADS = {
 /** Operations per round: non-streamed calls and streams of 200 chunks take about the same time per round. */
 export function defaultOps(name, calls) {
   const workload = WORKLOADS[name];
-  const scale = workload.transport === 'inproc' ? 5 : 1; // no socket: each call is several times cheaper
+  const scale = workload.transport === 'loopback' ? 1 : 5; // no socket: each call is several times cheaper
   return workload.unit === 'chunk' ? Math.max(1, Math.round((calls * scale) / 8)) : calls * scale;
 }
 
@@ -107,8 +114,18 @@ const streamBody = (() => {
   lines.push(`${JSON.stringify({ ...last, ...doneFields })}\n`);
   return new TextEncoder().encode(lines.join(''));
 })();
+const shortChatBody = JSON.stringify({
+  model: 'llama3.2',
+  created_at: '2025-10-17T23:14:07.414671Z',
+  message: { role: 'assistant', content: 'The sky is blue because of Rayleigh scattering.' },
+  ...doneFields,
+});
 const jsonHeaders = { 'content-type': 'application/json; charset=utf-8' };
 const ndjsonHeaders = { 'content-type': 'application/x-ndjson' };
+
+export async function inProcessShortFetch() {
+  return new Response(shortChatBody, { headers: jsonHeaders });
+}
 
 export async function inProcessFetch(url, init) {
   if (url.endsWith('/api/embed')) return new Response(embedBody, { headers: jsonHeaders });
