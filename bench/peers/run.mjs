@@ -6,8 +6,10 @@
 //   node bench/peers/run.mjs --profile bare,ours-defaults [--workload chat] [--ops 4000] [--interval 50]
 //                            [--profile-kind cpu|alloc]
 //   node bench/peers/run.mjs --heap [--heap-calls 100000] [--heap-every 10000] [--arms bare,ours-defaults]
+//   node bench/peers/run.mjs --from-json results.json   (the tables of a run saved with --json, again)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -36,6 +38,7 @@ const { values: args } = parseArgs({
     'heap-calls': { type: 'string', default: '100000' },
     'heap-every': { type: 'string', default: '10000' },
     'skip-install': { type: 'boolean', default: false },
+    'from-json': { type: 'string' },
     nice: { type: 'string', default: process.env.BENCH_NICE ?? '-10' },
     pin: { type: 'boolean', default: process.env.BENCH_PIN !== '0' },
   },
@@ -208,6 +211,15 @@ async function calibrate(arms, workloadNames, ops) {
   return armOps;
 }
 
+/** The 1-minute load average against the core count: on a shared machine, say how busy it was. */
+function machineLoad() {
+  const load = loadavg()[0];
+  const cores = cpus().length;
+  const warning =
+    load > cores - 0.5 ? ' (busy: other processes compete with the arms; expect noise, see the A/A line)' : '';
+  return `load average ${load.toFixed(2)} on ${cores} cores${warning}`;
+}
+
 const rotate = (list, by) => list.map((_, i) => list[(i + by) % list.length]);
 
 async function bench(workloadsModule) {
@@ -228,12 +240,12 @@ async function bench(workloadsModule) {
   console.log(
     `peer benchmark: node ${process.version}, ${rounds} rounds, arms ${specs.map((s) => s.id).join(', ')}\n` +
       `CPU = process.cpuUsage() (user + system) of the arm process; bytes = V8 heap allocated (${allocationMethod})\n` +
-      `processes: ${launcher.describe()}`,
+      `processes: ${launcher.describe()}; at start: ${machineLoad()}`,
   );
 
+  const started = Date.now();
   const double = await startDouble();
   const arms = await startArms(specs, double.url);
-  const started = Date.now();
   try {
     const armOps = await calibrate(arms, workloadNames, ops);
     // A check that every arm produces spans and records no content.
@@ -283,7 +295,13 @@ async function bench(workloadsModule) {
       writeFileSync(
         args.json,
         JSON.stringify(
-          { node: process.version, rounds, ops, results: [...results].map(([w, m]) => [w, [...m]]) },
+          {
+            node: process.version,
+            rounds,
+            ops,
+            armOps: [...armOps],
+            results: [...results].map(([w, m]) => [w, [...m]]),
+          },
           null,
           1,
         ),
@@ -293,7 +311,7 @@ async function bench(workloadsModule) {
     await closeArms(arms);
     double.close();
   }
-  console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s; at the end: ${machineLoad()}`);
 }
 
 async function profile(workloadsModule) {
@@ -355,6 +373,22 @@ async function heap() {
   console.log(report.formatHeap(series, every));
 }
 
+/** Prints the tables of a run saved with --json again (e.g. after changing report.mjs). */
+async function fromJson(file, workloadsModule) {
+  const { readFileSync } = await import('node:fs');
+  const saved = JSON.parse(readFileSync(file, 'utf8'));
+  const results = new Map(saved.results.map(([workload, arms]) => [workload, new Map(arms)]));
+  const specs = await armSpecs([...results.values().next().value.keys()].join(','));
+  const summary = report.summarise(results, specs, workloadsModule.WORKLOADS, (spec, w) => spec.gaps?.[w]);
+  const armOps = new Map(saved.armOps ?? []);
+  console.log(report.formatSummary(summary, { ops: saved.ops, armOps, rounds: saved.rounds }));
+  if (specs.some((s) => s.kind === 'ours')) console.log(report.formatTargets(summary));
+}
+
+if (args['from-json']) {
+  await fromJson(args['from-json'], await import('./workloads.mjs'));
+  process.exit(0);
+}
 if (!args['skip-install']) ensureInstalled();
 requireBuilt();
 const workloadsModule = await import('./workloads.mjs');
