@@ -6,7 +6,7 @@ import net from 'node:net';
 import { parseArmSpec } from './arms.mjs';
 import { measureBatch } from './measure.mjs';
 import { sink, startNodeSdkLike } from './telemetry.mjs';
-import { CONTENT_MARKERS, inProcessFetch, inProcessShortFetch, WORKLOADS } from './workloads.mjs';
+import { CONTENT_MARKERS, inProcessFetch, inProcessIdleFetch, inProcessShortFetch, WORKLOADS } from './workloads.mjs';
 
 const arm = parseArmSpec(process.env.BENCH_ARM);
 const doubleUrl = process.env.BENCH_DOUBLE_URL;
@@ -29,6 +29,7 @@ const hooks = (await arm.setup(ctx)) ?? {};
 const clients = {
   loopback: new ollama.Ollama({ host: doubleUrl }),
   inproc: new ollama.Ollama({ host: 'http://127.0.0.1:11434', fetch: inProcessFetch }),
+  'inproc-idle': new ollama.Ollama({ host: 'http://127.0.0.1:11434', fetch: inProcessIdleFetch }),
   'inproc-short': new ollama.Ollama({ host: 'http://127.0.0.1:11434', fetch: inProcessShortFetch }),
 };
 for (const client of Object.values(clients)) hooks.wrapClient?.(client);

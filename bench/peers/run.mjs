@@ -254,7 +254,7 @@ async function bench(workloadsModule) {
       for (const name of workloadNames) {
         const v = await arm.call('verify', { workload: name, ops: WORKLOADS[name].unit === 'chunk' ? 3 : 20 });
         const gap = arm.spec.gaps?.[name];
-        const instrumented = arm.spec.id === 'floor' || (arm.spec.kind !== 'baseline' && arm.spec.sdk !== false);
+        const instrumented = arm.spec.name === 'floor' || (arm.spec.kind !== 'baseline' && arm.spec.sdk !== false);
         if (instrumented && !gap && v.spansPerOp < 1) {
           throw new Error(`broken arm: ${arm.spec.id} produced ${v.spansPerOp} spans per ${name} operation`);
         }

@@ -2,6 +2,8 @@
 // `-inproc` ones answer from memory through a `fetch` passed to the client (no socket), as bench/instrumentation.mjs
 // does, so the harness can compare the two transports under the same arms.
 
+import { setTimeout as sleep } from 'node:timers/promises';
+
 export const STREAM_CHUNKS = 200;
 
 const question = [{ role: 'user', content: 'Why is the sky blue?' }];
@@ -42,6 +44,13 @@ export const WORKLOADS = {
     transport: 'inproc',
     run: (c) => c.chat(CHAT_REQUEST),
   },
+  'chat-inproc-idle': {
+    title: 'chat, non-streamed, in-process fetch answering after a 1 ms timer (the process idles mid-call)',
+    unit: 'call',
+    perOp: 1,
+    transport: 'inproc-idle',
+    run: (c) => c.chat(CHAT_REQUEST),
+  },
   'chat-inproc-short': {
     title: 'chat, non-streamed, in-process fetch, 47-character reply (bench/instrumentation.mjs)',
     unit: 'call',
@@ -68,7 +77,8 @@ export const WORKLOADS = {
 /** Operations per round: non-streamed calls and streams of 200 chunks take about the same time per round. */
 export function defaultOps(name, calls) {
   const workload = WORKLOADS[name];
-  const scale = workload.transport === 'loopback' ? 1 : 5; // no socket: each call is several times cheaper
+  // No socket: each call is several times cheaper (and the idle variant waits 1 ms per call, like loopback).
+  const scale = workload.transport === 'loopback' || workload.transport === 'inproc-idle' ? 1 : 5;
   return workload.unit === 'chunk' ? Math.max(1, Math.round((calls * scale) / 8)) : calls * scale;
 }
 
@@ -125,6 +135,12 @@ const ndjsonHeaders = { 'content-type': 'application/x-ndjson' };
 
 export async function inProcessShortFetch() {
   return new Response(shortChatBody, { headers: jsonHeaders });
+}
+
+/** The in-process answer, after a real 1 ms timer: the process goes idle between request and response. */
+export async function inProcessIdleFetch(url, init) {
+  await sleep(1);
+  return inProcessFetch(url, init);
 }
 
 export async function inProcessFetch(url, init) {
