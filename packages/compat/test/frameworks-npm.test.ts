@@ -39,10 +39,19 @@ beforeAll(async () => {
     ai: '^7.0.173',
     'ai-sdk-ollama': '^4.3.0',
   });
-  project.copy(fixtures, ['scenario.cjs', 'frameworks.mjs', 'frameworks.cjs', 'nodesdk.mjs', 'nodesdk.cjs', 'manual.mjs', 'manual.cjs']);
+  project.copy(fixtures, [
+    'scenario.cjs',
+    'frameworks.mjs',
+    'frameworks.cjs',
+    'nodesdk.mjs',
+    'nodesdk.cjs',
+    'manual.mjs',
+    'manual.cjs',
+  ]);
   double = await startOllamaDouble({ chunks: 4 });
   receiver = await startOtlpReceiver();
-  for (const app of ['frameworks.mjs', 'frameworks.cjs']) bare[app] = await bareResult({ cwd: project.dir, app, double });
+  for (const app of ['frameworks.mjs', 'frameworks.cjs'])
+    bare[app] = await bareResult({ cwd: project.dir, app, double });
 }, 600_000);
 
 afterAll(async () => {
@@ -72,9 +81,12 @@ describe.skipIf(skipReason)('frameworks in an npm layout with a nested ollama', 
     expect(project.installedVersions('@opentelemetry/instrumentation')).toHaveLength(1);
   });
 
-  it.each(ACTIVATIONS)('$label: one span per call, traceparent on every request, same results', async ({ args, app }) => {
-    const outcome = await runFrameworks({ cwd: project.dir, args, app, double, receiver });
-    expect(outcome.child.stderr).not.toMatch(/no original to unwrap|Error:/);
-    expectTraced(outcome, bare[app]);
-  });
+  it.each(ACTIVATIONS)(
+    '$label: one span per call, traceparent on every request, same results',
+    async ({ args, app }) => {
+      const outcome = await runFrameworks({ cwd: project.dir, args, app, double, receiver });
+      expect(outcome.child.stderr).not.toMatch(/no original to unwrap|Error:/);
+      expectTraced(outcome, bare[app]);
+    },
+  );
 });

@@ -31,7 +31,9 @@ afterAll(async () => {
   await double?.close();
 });
 
-it(`${ROUNDS * ROUTES.length} requests to a service: children inside their parents, events inside their spans`, { timeout: 120_000 }, async () => {
+it(`${ROUNDS * ROUTES.length} requests to a service: children inside their parents, events inside their spans`, {
+  timeout: 120_000,
+}, async () => {
   const service = `timestamps-${randomUUID()}`;
   const child = spawn(process.execPath, ['--import', '@ollama-otel/node/register', 'server.mjs'], {
     cwd: fixtures,

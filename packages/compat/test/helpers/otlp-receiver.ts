@@ -30,6 +30,9 @@ export interface OtlpReceiver {
   readonly endpoint: string;
   /** Spans of one service (`OTEL_SERVICE_NAME` of one child). */
   spansOf(service: string): ReceivedSpan[];
+  /** Every span received since the last `clear()`. */
+  all(): ReceivedSpan[];
+  clear(): void;
   close(): Promise<void>;
 }
 
@@ -58,6 +61,10 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     spansOf: (service) => spans.filter((span) => span.service === service),
+    all: () => [...spans],
+    clear: () => {
+      spans.length = 0;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
