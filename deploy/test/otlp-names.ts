@@ -45,7 +45,7 @@ export const OTLP_NAME: Record<string, string> = {
   system_cpu_utilization: 'system_cpu_utilization',
   system_memory_usage: 'system_memory_usage',
   system_memory_utilization: 'system_memory_utilization',
-  system_network_dropped_total: 'system_network_dropped_total',
+  system_network_packet_dropped_total: 'system_network_packet_dropped_total',
   system_network_errors_total: 'system_network_errors_total',
   system_network_io_total: 'system_network_io_total',
   target_info: 'target_info',
