@@ -4,7 +4,7 @@
  * TypeScript consumers (node16, nodenext, bundler resolution), and bundles (esbuild ESM and CJS, webpack) run
  * beside node_modules and deployed alone.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { type OllamaDouble, startOllamaDouble } from '@ollama-otel/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { genAiSpans, inferenceRequests, telemetryEnv } from './helpers/frameworks.js';
-import { printed, run } from './helpers/node-child.js';
+import { cleanEnv, printed, run } from './helpers/node-child.js';
 import {
   type NpmProject,
   npmProject,
@@ -23,7 +23,7 @@ import {
   registrySkipReason,
   type Tarballs,
 } from './helpers/npm-project.js';
-import { type OtlpReceiver, startOtlpReceiver } from './helpers/otlp-receiver.js';
+import { type OtlpReceiver, SPAN_KIND, startOtlpReceiver } from './helpers/otlp-receiver.js';
 
 const exec = promisify(execFile);
 const requireHere = createRequire(import.meta.url);
@@ -46,6 +46,7 @@ beforeAll(async () => {
   project = await npmProject('consumers', {
     '@ollama-otel/instrumentation': `file:${tarballs.instrumentation}`,
     '@ollama-otel/node': `file:${tarballs.node}`,
+    '@ollama-otel/proxy': `file:${tarballs.proxy}`,
     '@opentelemetry/api': '^1.10.0',
     '@opentelemetry/sdk-trace': '^3.0.0',
     ollama: '0.6.4',
@@ -81,7 +82,7 @@ const ATTW_TO_FILE = `
   spawnSync(process.execPath, [cli, tarball, '--format', 'json'], { stdio: ['ignore', out, 'inherit'] });`;
 
 describe.skipIf(skipReason)('packed tarballs', () => {
-  it.each(['instrumentation', 'node'] as const)(
+  it.each(['instrumentation', 'node', 'proxy'] as const)(
     '%s: dist, README and LICENSE; source maps carry their sources',
     async (which) => {
       const files = await tarballFiles(tarballs[which]);
@@ -109,7 +110,7 @@ describe.skipIf(skipReason)('packed tarballs', () => {
     },
   );
 
-  it.each(['instrumentation', 'node'] as const)('%s: manifest ready to publish', async (which) => {
+  it.each(['instrumentation', 'node', 'proxy'] as const)('%s: manifest ready to publish', async (which) => {
     const manifest = JSON.parse(await tarballText(tarballs[which], 'package.json'));
     const source = JSON.parse(readFileSync(join(REPOSITORY, 'packages', which, 'package.json'), 'utf8'));
     expect(manifest.license).toBe('Apache-2.0');
@@ -119,11 +120,13 @@ describe.skipIf(skipReason)('packed tarballs', () => {
     for (const [name, range] of Object.entries<string>(manifest.dependencies)) {
       expect(range, name).not.toMatch(/^workspace:/);
       // (The @opentelemetry/* pins stay until item 6's 0.300 line is in: see frameworks-npm.test.ts.)
-      if (name.startsWith('@ollama-otel/')) expect(range, name).toMatch(/^\^/);
+      // The proxy uses the instrumentation's internal core: it needs that exact version.
+      if (which === 'proxy' && name === '@ollama-otel/instrumentation') expect(range, name).toBe(manifest.version);
+      else if (name.startsWith('@ollama-otel/')) expect(range, name).toMatch(/^\^/);
     }
   });
 
-  it.each(['instrumentation', 'node'] as const)('%s: publint finds nothing', async (which) => {
+  it.each(['instrumentation', 'node', 'proxy'] as const)('%s: publint finds nothing', async (which) => {
     const { publint } = await import('publint');
     const buffer = readFileSync(tarballs[which]);
     const { messages } = await publint({
@@ -133,7 +136,7 @@ describe.skipIf(skipReason)('packed tarballs', () => {
     expect(messages).toEqual([]);
   });
 
-  it.each(['instrumentation', 'node'] as const)(
+  it.each(['instrumentation', 'node', 'proxy'] as const)(
     '%s: @arethetypeswrong/cli finds no problem (node10, node16, bundler)',
     async (which) => {
       const cli = join(requireHere.resolve('@arethetypeswrong/cli/package.json'), '..', 'dist', 'index.js');
@@ -144,7 +147,8 @@ describe.skipIf(skipReason)('packed tarballs', () => {
       const report = JSON.parse(readFileSync(reportFile, 'utf8'));
       expect(report.analysis.problems).toEqual([]);
       const subpaths = Object.keys(report.analysis.entrypoints);
-      expect(subpaths).toEqual(expect.arrayContaining(which === 'node' ? ['.', './register'] : ['.', './internal']));
+      const expected = { node: ['.', './register'], instrumentation: ['.', './internal'], proxy: ['.'] }[which];
+      expect(subpaths).toEqual(expect.arrayContaining(expected));
     },
   );
 });
@@ -153,6 +157,60 @@ describe.skipIf(skipReason)('installed with npm', () => {
   it('installs one copy of each of our packages', () => {
     expect(project.installedVersions('@ollama-otel/instrumentation')).toEqual(['0.1.0']);
     expect(project.installedVersions('@ollama-otel/node')).toEqual(['0.1.0']);
+    expect(project.installedVersions('@ollama-otel/proxy')).toEqual(['0.1.0']);
+  });
+
+  it('the proxy runs as `npx ollama-otel-proxy` and answers through to Ollama with telemetry', async () => {
+    const help = await exec('npx', ['--no-install', 'ollama-otel-proxy', '--help'], {
+      cwd: project.dir,
+      env: cleanEnv(),
+    });
+    expect(help.stdout).toContain('--upstream');
+    // The server itself from the installed bin: npx does not pass SIGTERM on to the process it runs.
+    const bin = join(project.dir, 'node_modules', '.bin', 'ollama-otel-proxy');
+    const child = spawn(bin, ['--listen', '127.0.0.1:0', '--upstream', double.url], {
+      cwd: project.dir,
+      env: { ...cleanEnv(), ...telemetryEnv(receiver, 'proxy'), OLLAMA_OTEL_SERVER_METRICS: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let output = '';
+        const timer = setTimeout(() => reject(new Error(`no ready line:\n${output}`)), 30_000);
+        const onData = (data: Buffer) => {
+          output += data.toString();
+          const ready = /listening on (http:\/\/[^\s,]+)/.exec(output);
+          if (ready) {
+            clearTimeout(timer);
+            resolve(ready[1]!);
+          }
+        };
+        child.stdout.on('data', onData);
+        child.stderr.on('data', onData);
+        child.on('exit', (code) => reject(new Error(`proxy exited (${code}):\n${output}`)));
+      });
+      const response = await fetch(`${url}/api/chat`, {
+        method: 'POST',
+        body: JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: false }),
+      });
+      expect(response.status).toBe(200);
+      expect((await response.json()).done).toBe(true);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      expect(metrics).toMatch(/gen_ai_client_token_usage_(bucket|count)\{[^}]*gen_ai_token_type="output"/);
+      // Exported over OTLP (a 50 ms batch delay here).
+      for (let waited = 0; waited < 10_000 && receiver.spansOf('proxy').length < 2; waited += 50) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    // The server span, and the GenAI span under it, as the instrumentation names it.
+    const spans = receiver.spansOf('proxy');
+    const genAi = spans.find((span) => span.name === 'chat llama3.2');
+    expect(genAi?.kind).toBe(SPAN_KIND.CLIENT);
+    expect(spans.find((span) => span.kind === SPAN_KIND.SERVER)?.spanId).toBe(genAi?.parentSpanId);
   });
 
   // Item 6: see frameworks-npm.test.ts (the 0.300 line dedupes to one copy but is not in yet).

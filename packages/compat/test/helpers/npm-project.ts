@@ -32,6 +32,7 @@ export async function registrySkipReason(): Promise<string | undefined> {
 export interface Tarballs {
   instrumentation: string;
   node: string;
+  proxy: string;
 }
 
 /**
@@ -50,7 +51,7 @@ export async function packPackages(): Promise<Tarballs> {
     if (name === undefined) throw new Error(`pnpm pack wrote no tarball for packages/${folder}`);
     return join(destination, name);
   };
-  return { instrumentation: await pack('instrumentation'), node: await pack('node') };
+  return { instrumentation: await pack('instrumentation'), node: await pack('node'), proxy: await pack('proxy') };
 }
 
 export interface NpmProject {
