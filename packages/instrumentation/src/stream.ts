@@ -56,16 +56,16 @@ function observeIterator(inner: AnyAsyncIterator, observation: CallObservation):
   const onResult = (result: IteratorResult<unknown>) => {
     if (result.done) observation.readCompleted();
     else observation.readChunk(result.value);
-    return result;
   };
-  const onError = (error: unknown) => {
-    observation.readFailed(error);
-    throw error;
-  };
+  const onError = (error: unknown) => observation.readFailed(error);
   const observed: AnyAsyncIterator & AsyncIterable<unknown> = {
+    // The consumer gets the inner iterator's own promise (no extra microtask turn per chunk); our reactions are
+    // registered first, so each chunk is recorded before the consumer sees it, and they never throw.
     next(...args: [] | [unknown]) {
       observation.readStarted();
-      return inner.next(...args).then(onResult, onError);
+      const read = inner.next(...args);
+      read.then(onResult, onError);
+      return read;
     },
     return(value?: unknown) {
       observation.cancel(CANCELLED_BY_BREAK);

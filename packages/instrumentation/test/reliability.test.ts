@@ -453,3 +453,39 @@ describe('timing: the caller gets the original promise', () => {
     expect(clientSpans(telemetry)).toHaveLength(2);
   });
 });
+
+describe('timing: a streamed chunk reaches the consumer as soon as without the instrumentation', () => {
+  it('each next() settles after the same number of microtask turns', async () => {
+    const lines = `${[1, 2, 3]
+      .map((i) => JSON.stringify({ model: 'llama3.2', message: { role: 'assistant', content: `t${i}` }, done: false }))
+      .join(
+        '\n',
+      )}\n${JSON.stringify({ model: 'llama3.2', message: { role: 'assistant', content: '' }, done: true })}\n`;
+    const inProcess = async () => new Response(lines, { headers: { 'content-type': 'application/x-ndjson' } });
+    const client = new Ollama({ host: double.url, fetch: inProcess as unknown as typeof fetch });
+    async function turnsPerChunk(): Promise<number[]> {
+      const stream = await client.chat({ model: 'llama3.2', messages: USER_QUESTION, stream: true });
+      const iterator = stream[Symbol.asyncIterator]();
+      const turns: number[] = [];
+      for (;;) {
+        let settled = false;
+        const read = iterator.next();
+        read.then(() => {
+          settled = true;
+        });
+        let count = 0;
+        while (!settled && count < 10_000) {
+          await Promise.resolve();
+          count++;
+        }
+        turns.push(count);
+        if ((await read).done) return turns;
+      }
+    }
+    await turnsPerChunk();
+    const bare = await turnsPerChunk();
+    instrument({ propagateContext: false });
+    await turnsPerChunk();
+    expect(await turnsPerChunk()).toEqual(bare);
+  });
+});
