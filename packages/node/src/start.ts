@@ -3,12 +3,7 @@
  * and Ollama server metrics, register the ESM loader hook and the shutdown hooks. Every step is guarded: a
  * telemetry problem is logged through `diag` and never reaches the app.
  */
-import { OllamaInstrumentation } from '@ollama-otel/instrumentation';
 import { DiagConsoleLogger, diag, metrics } from '@opentelemetry/api';
-import type { Instrumentation } from '@opentelemetry/instrumentation';
-import { HostMetricsInstrumentation } from '@opentelemetry/instrumentation-host-metrics';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
 import {
   type DetectedResourceAttributes,
   envDetector,
@@ -22,6 +17,8 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { type Env, type ResolvedConfig, resolveConfig } from './config.js';
 import { registerEsmLoaderHook } from './esm-hooks.js';
 import { buildPipelines } from './exporters.js';
+import { guard } from './guard.js';
+import { buildInstrumentations } from './instrumentations.js';
 import { type OllamaServerMetrics, registerOllamaServerMetrics } from './ollama-gauges.js';
 import { installShutdownHooks, type ShutdownHooks, withTimeout } from './shutdown.js';
 import type { TelemetryHandle, TelemetryOptions } from './types.js';
@@ -167,35 +164,6 @@ function start(options: TelemetryOptions, env: Env): TelemetryHandle {
   return handle;
 }
 
-function buildInstrumentations(options: TelemetryOptions, config: ResolvedConfig): Instrumentation[] {
-  const instrumentations: Instrumentation[] = [];
-  if (config.ollamaInstrumentation) {
-    guard('the Ollama instrumentation', () => {
-      instrumentations.push(new OllamaInstrumentation(options.ollamaInstrumentation));
-    });
-  }
-  if (config.httpInstrumentation) {
-    guard('the HTTP instrumentation', () => {
-      instrumentations.push(new HttpInstrumentation());
-    });
-  }
-  if (config.hostMetrics) {
-    guard('host metrics', () => {
-      instrumentations.push(new HostMetricsInstrumentation());
-    });
-  }
-  if (config.runtimeMetrics) {
-    guard('runtime metrics', () => {
-      instrumentations.push(new RuntimeNodeInstrumentation());
-    });
-  }
-  for (const extra of options.instrumentations ?? []) {
-    if (Array.isArray(extra)) instrumentations.push(...extra);
-    else instrumentations.push(extra);
-  }
-  return instrumentations;
-}
-
 const DETECTORS: Record<string, ResourceDetector> = {
   env: envDetector,
   host: hostDetector,
@@ -236,13 +204,4 @@ function resourceDetectors(options: TelemetryOptions, config: ResolvedConfig, en
   if (config.serviceName !== undefined) fromCode['service.name'] = config.serviceName;
   if (config.serviceVersion !== undefined) fromCode['service.version'] = config.serviceVersion;
   return [{ detect: () => ({ attributes: distro }) }, ...detectors, { detect: () => ({ attributes: fromCode }) }];
-}
-
-function guard<T>(what: string, work: () => T): T | undefined {
-  try {
-    return work();
-  } catch (err) {
-    diag.error(`${PACKAGE_NAME}: could not set up ${what}; continuing without it`, err);
-    return undefined;
-  }
 }
