@@ -25,6 +25,11 @@ export interface DetachedOptions<T> {
   maxQueuedItems: number;
   /** A newer batch replaces the queued ones (metrics: the newest collection is the one worth sending). */
   newestWins?: boolean;
+  /**
+   * Joins queued batches into one export of at most `maxExportItems` (spans, log records: the processors hand
+   * over small batches often; one request for several of them).
+   */
+  merge?: { join: (batches: T[]) => T; maxExportItems: number };
 }
 
 /** What the pipeline needs of a delivery, whatever the signal. */
@@ -136,13 +141,28 @@ export class DetachedExportDelegate<T> implements IOtlpExportDelegate<T>, Delive
     this.inFlightItems = undefined;
     if (result.code === ExportResultCode.SUCCESS) this.account.succeeded();
     else this.account.failed(items, result.error ?? 'the export failed');
-    const next = this.queue.shift();
-    if (next !== undefined) {
-      this.queuedItems -= next.items;
-      this.send(next);
-    } else {
-      this.wakeIdleWaiters();
+    const next = this.dequeue();
+    if (next !== undefined) this.send(next);
+    else this.wakeIdleWaiters();
+  }
+
+  private dequeue(): Queued<T> | undefined {
+    const first = this.queue.shift();
+    if (first === undefined) return undefined;
+    const batches = [first.batch];
+    let items = first.items;
+    const merge = this.options.merge;
+    while (
+      merge !== undefined &&
+      this.queue.length > 0 &&
+      items + (this.queue[0]?.items ?? 0) <= merge.maxExportItems
+    ) {
+      const next = this.queue.shift() as Queued<T>;
+      batches.push(next.batch);
+      items += next.items;
     }
+    this.queuedItems -= items;
+    return { batch: batches.length === 1 ? first.batch : (merge as NonNullable<typeof merge>).join(batches), items };
   }
 
   private idle(): boolean {

@@ -26,7 +26,7 @@ import {
 import type { ResolvedConfig } from './config.js';
 import type { Delivery } from './detached-delegate.js';
 import { ExportLedger } from './export-ledger.js';
-import { otlpLogExporter, otlpMetricExporter, otlpTraceExporter } from './otlp-exporters.js';
+import { type BatchLimits, otlpLogExporter, otlpMetricExporter, otlpTraceExporter } from './otlp-exporters.js';
 
 export interface Pipelines {
   spanProcessors: SpanProcessor[];
@@ -38,8 +38,9 @@ export interface Pipelines {
   ledger: ExportLedger;
 }
 
-/** The SDK's default `maxQueueSize` of the batch processors. */
+/** The batch processors' defaults (as the SDK has them). */
 const DEFAULT_MAX_QUEUE_SIZE = 2048;
+const DEFAULT_MAX_EXPORT_BATCH_SIZE = 512;
 
 export function buildPipelines(config: ResolvedConfig): Pipelines {
   const ledger = new ExportLedger();
@@ -51,7 +52,7 @@ export function buildPipelines(config: ResolvedConfig): Pipelines {
         spanProcessors.push(new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() }));
       } else {
         const settings = batchSettings('BSP');
-        const otlp = otlpTraceExporter(config.traces.otlp, ledger, settings.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE);
+        const otlp = otlpTraceExporter(config.traces.otlp, ledger, limits(settings));
         deliveries.push(otlp.delivery);
         spanProcessors.push(new BatchSpanProcessor({ exporter: otlp.exporter, ...settings }));
       }
@@ -91,7 +92,7 @@ export function buildPipelines(config: ResolvedConfig): Pipelines {
         logRecordProcessors.push(new SimpleLogRecordProcessor({ exporter: new ConsoleLogRecordExporter() }));
       } else {
         const settings = batchSettings('BLRP');
-        const otlp = otlpLogExporter(config.logs.otlp, ledger, settings.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE);
+        const otlp = otlpLogExporter(config.logs.otlp, ledger, limits(settings));
         deliveries.push(otlp.delivery);
         logRecordProcessors.push(new BatchLogRecordProcessor({ exporter: otlp.exporter, ...settings }));
       }
@@ -117,6 +118,14 @@ function batchSettings(prefix: 'BSP' | 'BLRP'): {
     scheduledDelayMillis: read('SCHEDULE_DELAY'),
     exportTimeoutMillis: read('EXPORT_TIMEOUT'),
     maxExportBatchSize: read('MAX_EXPORT_BATCH_SIZE'),
+  };
+}
+
+/** The delivery behind a batch processor queues and sends batches of the same size as the processor. */
+function limits(settings: ReturnType<typeof batchSettings>): BatchLimits {
+  return {
+    maxQueuedItems: settings.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,
+    maxExportItems: settings.maxExportBatchSize ?? DEFAULT_MAX_EXPORT_BATCH_SIZE,
   };
 }
 

@@ -32,7 +32,7 @@ import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-lo
 import type { PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import type { ResolvedOtlp } from './config.js';
-import { type Delivery, DetachedExportDelegate } from './detached-delegate.js';
+import { type Delivery, DetachedExportDelegate, type DetachedOptions } from './detached-delegate.js';
 import type { ExportLedger, SignalName } from './export-ledger.js';
 import { GrpcTransport } from './grpc-transport.js';
 import { HttpTransport } from './http-transport.js';
@@ -97,12 +97,21 @@ export interface OtlpExporter<E> {
   delivery: Delivery;
 }
 
+/** Batches as the processors build them: at most this many items in a queue, and in an export. */
+export interface BatchLimits {
+  maxQueuedItems: number;
+  maxExportItems: number;
+}
+
 export function otlpTraceExporter(
   otlp: ResolvedOtlp,
   ledger: ExportLedger,
-  maxQueuedItems: number,
+  limits: BatchLimits,
 ): OtlpExporter<SpanExporter> {
-  const delivery = detachedDelegate(TRACES, otlp, ledger, { maxQueuedItems });
+  const delivery = detachedDelegate(TRACES, otlp, ledger, {
+    maxQueuedItems: limits.maxQueuedItems,
+    merge: { join: (batches) => batches.flat(), maxExportItems: limits.maxExportItems },
+  });
   return { exporter: new OTLPExporterBase(delivery), delivery };
 }
 
@@ -115,9 +124,12 @@ export function otlpMetricExporter(otlp: ResolvedOtlp, ledger: ExportLedger): Ot
 export function otlpLogExporter(
   otlp: ResolvedOtlp,
   ledger: ExportLedger,
-  maxQueuedItems: number,
+  limits: BatchLimits,
 ): OtlpExporter<LogRecordExporter> {
-  const delivery = detachedDelegate(LOGS, otlp, ledger, { maxQueuedItems });
+  const delivery = detachedDelegate(LOGS, otlp, ledger, {
+    maxQueuedItems: limits.maxQueuedItems,
+    merge: { join: (batches) => batches.flat(), maxExportItems: limits.maxExportItems },
+  });
   return { exporter: new OTLPExporterBase(delivery), delivery };
 }
 
@@ -125,7 +137,7 @@ function detachedDelegate<T>(
   spec: SignalSpec<T>,
   otlp: ResolvedOtlp,
   ledger: ExportLedger,
-  queue: { maxQueuedItems: number; newestWins?: boolean },
+  queue: Omit<DetachedOptions<T>, 'count'>,
 ): DetachedExportDelegate<T> {
   let inner: IOtlpExportDelegate<T>;
   let retrying: RetryingTransport;

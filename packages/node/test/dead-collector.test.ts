@@ -81,9 +81,10 @@ async function runJob(env: Record<string, string>): Promise<JobRun> {
       OLLAMA_OTEL_SHUTDOWN_TIMEOUT: String(SHUTDOWN_TIMEOUT_MS),
       ...env,
     },
-    timeoutMs: 60_000,
+    // Killed before the test's own time limit, so that a hanging child never outlives the test run.
+    timeoutMs: 25_000,
   });
-  await app.waitForStdout('done after', 30_000);
+  await app.waitForStdout('done after', 20_000);
   const done = Date.now();
   const result = await app.result;
   return { ...result, exitMs: Date.now() - done };
