@@ -8,8 +8,9 @@
  * alive instead, for a bounded time, and waits here for what is queued.
  *
  * Collector down: one export retries (unref'd backoff, within the export time limit), up to `maxQueuedItems` wait
- * behind it, anything more is dropped without being serialised. Dropped and failed items are counted in the
- * signal's account (logged once per outage, totalled at shutdown). Once shutdown has begun, failed attempts are
+ * behind it, anything more is dropped without being serialised; after a failed export the next one waits as the
+ * collector's circuit says (export-ledger.ts). Dropped and failed items are counted in the signal's account
+ * (logged once per outage, totalled at shutdown). Once shutdown has begun, nothing waits and failed attempts are
  * not retried; `abandon()` (at the shutdown time limit) gives up on whatever is still unsent.
  */
 import { context } from '@opentelemetry/api';
@@ -53,6 +54,10 @@ export class DetachedExportDelegate<T> implements IOtlpExportDelegate<T>, Delive
   private queuedItems = 0;
   private shutDown = false;
   private abandoned = false;
+  /** Shutdown has begun: no pauses and no retries any more. */
+  private stopping = false;
+  /** Set while the collector's circuit makes the queue wait. */
+  private pause: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -69,8 +74,9 @@ export class DetachedExportDelegate<T> implements IOtlpExportDelegate<T>, Delive
       resultCallback({ code: ExportResultCode.FAILED, error: new Error('the exporter is shut down') });
       return;
     }
-    if (this.inFlightItems === undefined) {
-      this.send({ batch, items });
+    if (this.queue.length === 0) {
+      this.queue.push({ batch, items });
+      this.queuedItems = items;
     } else if (this.options.newestWins) {
       for (const stale of this.queue) this.account.dropped(stale.items, 'a newer collection replaced it in the queue');
       this.queue = [{ batch, items }];
@@ -82,6 +88,7 @@ export class DetachedExportDelegate<T> implements IOtlpExportDelegate<T>, Delive
       this.account.dropped(items, 'the export queue is full (the collector is slow or down)');
     }
     resultCallback({ code: ExportResultCode.SUCCESS });
+    this.pump();
   }
 
   /** Resolves once nothing is queued or in flight. Holds nothing that keeps the process alive: callers do. */
@@ -91,12 +98,16 @@ export class DetachedExportDelegate<T> implements IOtlpExportDelegate<T>, Delive
   }
 
   stopRetrying(): void {
+    this.stopping = true;
     this.transport.stop();
+    clearTimeout(this.pause);
+    this.pause = undefined;
+    this.pump();
   }
 
   /** Sends what is queued, each with a single attempt, then closes the connection. */
   async shutdown(): Promise<void> {
-    this.transport.stop();
+    this.stopRetrying();
     await this.forceFlush();
     this.shutDown = true;
     await this.inner.shutdown();
@@ -106,6 +117,8 @@ export class DetachedExportDelegate<T> implements IOtlpExportDelegate<T>, Delive
   abandon(reason: string): void {
     if (this.abandoned) return;
     this.abandoned = true;
+    clearTimeout(this.pause);
+    this.pause = undefined;
     const unsent = (this.inFlightItems ?? 0) + this.queuedItems;
     if (unsent > 0) this.account.dropped(unsent, reason);
     this.queue = [];
@@ -141,9 +154,27 @@ export class DetachedExportDelegate<T> implements IOtlpExportDelegate<T>, Delive
     this.inFlightItems = undefined;
     if (result.code === ExportResultCode.SUCCESS) this.account.succeeded();
     else this.account.failed(items, result.error ?? 'the export failed');
+    this.pump();
+  }
+
+  /** Starts the next export if none is in flight and the collector's circuit lets it; else waits (unref'd). */
+  private pump(): void {
+    if (this.abandoned || this.inFlightItems !== undefined || this.pause !== undefined) return;
+    if (this.queue.length === 0) {
+      this.wakeIdleWaiters();
+      return;
+    }
+    const wait = this.stopping ? 0 : this.account.circuit.waitMillis();
+    if (wait > 0) {
+      this.pause = setTimeout(() => {
+        this.pause = undefined;
+        this.pump();
+      }, wait);
+      this.pause.unref();
+      return;
+    }
     const next = this.dequeue();
     if (next !== undefined) this.send(next);
-    else this.wakeIdleWaiters();
   }
 
   private dequeue(): Queued<T> | undefined {

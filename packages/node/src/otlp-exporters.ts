@@ -142,12 +142,14 @@ function detachedDelegate<T>(
   let inner: IOtlpExportDelegate<T>;
   let retrying: RetryingTransport;
   let target: string;
+  let collector: string;
   if (otlp.protocol === 'grpc') {
     const options = convertLegacyOtlpGrpcOptions(grpcConfig(otlp), spec.id);
     retrying = new RetryingTransport(new GrpcTransport(options, spec.grpcMethod));
     const metrics = createOtlpGrpcExporterMetrics(`otlp_grpc_${spec.component}`, spec.helper, options.url, undefined);
     inner = createOtlpNetworkExportDelegate(options, spec.protobuf, metrics, retrying as IExporterTransport);
     target = `grpc ${options.url}`;
+    collector = options.url;
   } else {
     const json = otlp.protocol === 'http/json';
     const options = convertLegacyHttpOptions(httpConfig(otlp), spec.id, spec.path, {
@@ -158,8 +160,12 @@ function detachedDelegate<T>(
     const metrics = createOtlpHttpExporterMetrics(component, spec.helper, options.url, undefined);
     inner = createOtlpNetworkExportDelegate(options, json ? spec.json : spec.protobuf, metrics, retrying);
     target = `${otlp.protocol} ${options.url}`;
+    collector = new URL(options.url).host;
   }
-  return new DetachedExportDelegate(inner, retrying, ledger.open(spec.name, target), { count: spec.count, ...queue });
+  return new DetachedExportDelegate(inner, retrying, ledger.open(spec.name, target, collector), {
+    count: spec.count,
+    ...queue,
+  });
 }
 
 /** Only what code gave: anything left out is read from `OTEL_EXPORTER_OTLP_*` or defaulted. */

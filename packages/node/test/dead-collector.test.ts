@@ -25,20 +25,23 @@ let closed: number;
 let silent: DeadCollector;
 let unavailableHttp: DeadCollector;
 let unavailableGrpc: OtlpGrpcReceiver;
+let hungGrpc: OtlpGrpcReceiver;
 let grpc: OtlpGrpcReceiver;
 let http: OtlpHttpReceiver;
 
 beforeAll(async () => {
-  [double, closed, silent, unavailableHttp, unavailableGrpc, grpc, http] = await Promise.all([
+  [double, closed, silent, unavailableHttp, unavailableGrpc, hungGrpc, grpc, http] = await Promise.all([
     startOllamaDouble(),
     closedPort(),
     startSilentServer(),
     startUnavailableHttpServer(),
     startOtlpGrpcReceiver(),
     startOtlpGrpcReceiver(),
+    startOtlpGrpcReceiver(),
     startOtlpHttpReceiver(),
   ]);
   unavailableGrpc.failWith = status.UNAVAILABLE;
+  hungGrpc.neverAnswer = true;
 });
 afterAll(async () => {
   await Promise.all([
@@ -46,6 +49,7 @@ afterAll(async () => {
     silent?.close(),
     unavailableHttp?.close(),
     unavailableGrpc?.close(),
+    hungGrpc?.close(),
     grpc?.close(),
     http?.close(),
   ]);
@@ -108,6 +112,22 @@ describe.each<Protocol>(['grpc', 'http/protobuf'])('%s, collector down', (protoc
       );
     },
   );
+});
+
+describe('a gRPC collector that takes calls and never answers them', () => {
+  // grpc-js keeps the process alive while a call is active: such a collector holds a finished app until the
+  // calls in flight reach their time limit (after a failure, the next export waits, with nothing in flight).
+  it('holds a finished app up to the export time limit, then the shutdown (bounded) ends it', async () => {
+    const exportTimeout = 2000;
+    const run = await runJob({
+      OTEL_EXPORTER_OTLP_ENDPOINT: hungGrpc.endpoint,
+      OTEL_EXPORTER_OTLP_TIMEOUT: String(exportTimeout),
+    });
+    expect(run.code).toBe(4);
+    expect(run.stderr).toBe('');
+    expect(hungGrpc.store.requests.length).toBeGreaterThan(0);
+    expect(run.exitMs).toBeLessThan(exportTimeout + SHUTDOWN_TIMEOUT_MS + MARGIN_MS);
+  });
 });
 
 describe('what is dropped', () => {

@@ -60,7 +60,7 @@ interface Limits {
 
 function delivery(options: Limits = {}, inner = new ScriptedExports()) {
   const ledger = new ExportLedger();
-  const account = ledger.open('traces', 'grpc collector:4317');
+  const account = ledger.open('traces', 'grpc collector:4317', 'collector:4317');
   const detached = new DetachedExportDelegate(inner, new RetryingTransport(noTransport), account, {
     count: (batch: Batch) => batch.length,
     maxQueuedItems: options.maxQueuedItems ?? 4,
@@ -77,6 +77,7 @@ function delivery(options: Limits = {}, inner = new ScriptedExports()) {
 
 afterEach(() => {
   vi.restoreAllMocks();
+  vi.useRealTimers();
 });
 
 describe('DetachedExportDelegate', () => {
@@ -99,6 +100,7 @@ describe('DetachedExportDelegate', () => {
   });
 
   it('drops what does not fit behind the export in flight, and counts failed and dropped items', () => {
+    vi.useFakeTimers();
     const { inner, account, hand } = delivery({ maxQueuedItems: 3 });
     hand(['in flight']);
     hand(['q1', 'q2']);
@@ -108,6 +110,7 @@ describe('DetachedExportDelegate', () => {
     inner.answerNext(ExportResultCode.FAILED, new Error('connect ECONNREFUSED 127.0.0.1:4317'));
     expect(account.lost).toBe(3);
     expect(account.error).toBe('connect ECONNREFUSED 127.0.0.1:4317');
+    vi.advanceTimersByTime(1000); // the pause after a failure
     inner.answerNext(ExportResultCode.SUCCESS);
     inner.answerNext(ExportResultCode.SUCCESS);
     expect(inner.sent.flat()).toEqual(['in flight', 'q1', 'q2', 'q3']);
@@ -142,6 +145,54 @@ describe('DetachedExportDelegate', () => {
     expect(inner.sent).toEqual([['in flight'], ['a', 'b', 'c'], ['d', 'e']]);
     inner.answerNext(ExportResultCode.FAILED);
     expect(account.lost).toBe(2);
+  });
+
+  it('after a failed export the next one to that collector waits, 1 s then doubling; a success ends the pauses', () => {
+    vi.useFakeTimers();
+    const { inner, account, hand } = delivery();
+    hand(['a']);
+    inner.answerNext(ExportResultCode.FAILED);
+    hand(['b']);
+    vi.advanceTimersByTime(999);
+    expect(inner.sent).toEqual([['a']]);
+    vi.advanceTimersByTime(1);
+    expect(inner.sent).toEqual([['a'], ['b']]);
+    inner.answerNext(ExportResultCode.FAILED);
+    hand(['c']);
+    vi.advanceTimersByTime(1999);
+    expect(inner.sent).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    expect(inner.sent).toHaveLength(3);
+    inner.answerNext(ExportResultCode.SUCCESS);
+    hand(['d']);
+    expect(inner.sent).toEqual([['a'], ['b'], ['c'], ['d']]);
+    expect(account.circuit.waitMillis()).toBe(0);
+  });
+
+  it('the signals sent to one collector share the pauses; shutdown ends a pause at once', () => {
+    vi.useFakeTimers();
+    const ledger = new ExportLedger();
+    const traces = new ScriptedExports();
+    const metrics = new ScriptedExports();
+    const deliveries = [traces, metrics].map(
+      (inner, i) =>
+        new DetachedExportDelegate(
+          inner,
+          new RetryingTransport(noTransport),
+          ledger.open(i === 0 ? 'traces' : 'metrics', 'grpc collector:4317', 'collector:4317'),
+          { count: (batch: Batch) => batch.length, maxQueuedItems: 10 },
+        ),
+    );
+    const [traceDelivery, metricDelivery] = deliveries as [
+      DetachedExportDelegate<Batch>,
+      DetachedExportDelegate<Batch>,
+    ];
+    traceDelivery.export(['span'], () => {});
+    traces.answerNext(ExportResultCode.FAILED);
+    metricDelivery.export(['point'], () => {});
+    expect(metrics.sent).toEqual([]); // paused by the traces' failure
+    metricDelivery.stopRetrying();
+    expect(metrics.sent).toEqual([['point']]);
   });
 
   it('forceFlush resolves once nothing is queued or in flight', async () => {
@@ -184,9 +235,11 @@ describe('DetachedExportDelegate', () => {
   });
 
   it('an exporter that throws while exporting counts as a failed export and the next one goes out', () => {
+    vi.useFakeTimers();
     const { inner, account, hand } = delivery({}, new ThrowingOnce());
     hand(['a']);
     hand(['b']);
+    vi.advanceTimersByTime(1000);
     expect(account.lost).toBe(1);
     expect(account.error).toBe('cannot serialise');
     expect(inner.sent).toEqual([['b']]);
@@ -198,8 +251,8 @@ describe('ExportLedger', () => {
     const warn = vi.spyOn(diag, 'warn').mockImplementation(() => {});
     const info = vi.spyOn(diag, 'info').mockImplementation(() => {});
     const ledger = new ExportLedger();
-    const traces = ledger.open('traces', 'grpc collector:4317');
-    const metrics = ledger.open('metrics', 'grpc collector:4317');
+    const traces = ledger.open('traces', 'grpc collector:4317', 'collector:4317');
+    const metrics = ledger.open('metrics', 'grpc collector:4317', 'collector:4317');
     traces.failed(10, new Error('14 UNAVAILABLE: No connection established'));
     traces.failed(5, new Error('14 UNAVAILABLE: No connection established'));
     traces.dropped(2, 'the export queue is full (the collector is slow or down)');
@@ -221,7 +274,7 @@ describe('ExportLedger', () => {
   it('says nothing at shutdown when nothing was dropped', () => {
     const warn = vi.spyOn(diag, 'warn').mockImplementation(() => {});
     const ledger = new ExportLedger();
-    ledger.open('logs', 'http/protobuf http://collector:4318/v1/logs').succeeded();
+    ledger.open('logs', 'http/protobuf http://collector:4318/v1/logs', 'collector:4318').succeeded();
     ledger.report();
     expect(warn).not.toHaveBeenCalled();
   });
