@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const benches = ['instrumentation.mjs', 'content-capture.mjs', 'startup.mjs', 'proxy.mjs'];
+const benches = ['instrumentation.mjs', 'content-capture.mjs', 'startup.mjs', 'proxy.mjs', 'dead-collector.mjs'];
 let failed = false;
 for (const bench of benches) {
   const path = fileURLToPath(new URL(bench, import.meta.url));

@@ -47,6 +47,8 @@ export interface ResolvedConfig {
   serviceName: string | undefined;
   serviceVersion: string | undefined;
   ollamaInstrumentation: boolean;
+  /** `OLLAMA_OTEL_PROPAGATE_CONTEXT`; undefined leaves it to the instrumentation (or the code's option). */
+  propagateContext: boolean | undefined;
   traces: { exporters: Exclude<TracesExporterName, 'none'>[]; otlp: ResolvedOtlp };
   metrics: {
     exporters: Exclude<MetricsExporterName, 'none'>[];
@@ -123,6 +125,7 @@ export function resolveConfig(options: TelemetryOptions = {}, env: Env = process
     serviceName: nonEmpty(options.serviceName),
     serviceVersion: nonEmpty(options.serviceVersion),
     ollamaInstrumentation: options.ollamaInstrumentation?.enabled ?? instrumentationToggles.enabled('ollama') ?? true,
+    propagateContext: options.ollamaInstrumentation?.propagateContext ?? read.boolean('OLLAMA_OTEL_PROPAGATE_CONTEXT'),
     traces: {
       exporters: resolveExporters<TracesExporterName>(
         options.tracesExporter,

@@ -2,23 +2,12 @@
  * Builds span processors, metric readers and log record processors from the resolved configuration.
  * Every constructor runs under a guard: an exporter that cannot be built is reported through `diag` and skipped.
  */
-import { Metadata } from '@grpc/grpc-js';
 import { diag } from '@opentelemetry/api';
 import { getNumberFromEnv } from '@opentelemetry/core';
-import { OTLPLogExporter as OTLPLogExporterGrpc } from '@opentelemetry/exporter-logs-otlp-grpc';
-import { OTLPLogExporter as OTLPLogExporterJson } from '@opentelemetry/exporter-logs-otlp-http';
-import { OTLPLogExporter as OTLPLogExporterProto } from '@opentelemetry/exporter-logs-otlp-proto';
-import { OTLPMetricExporter as OTLPMetricExporterGrpc } from '@opentelemetry/exporter-metrics-otlp-grpc';
-import { OTLPMetricExporter as OTLPMetricExporterJson } from '@opentelemetry/exporter-metrics-otlp-http';
-import { OTLPMetricExporter as OTLPMetricExporterProto } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { OTLPTraceExporter as OTLPTraceExporterGrpc } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { OTLPTraceExporter as OTLPTraceExporterJson } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
 import {
   BatchLogRecordProcessor,
   ConsoleLogRecordExporter,
-  type LogRecordExporter,
   type LogRecordProcessor,
   SimpleLogRecordProcessor,
 } from '@opentelemetry/sdk-logs';
@@ -32,27 +21,40 @@ import {
   BatchSpanProcessor,
   ConsoleSpanExporter,
   SimpleSpanProcessor,
-  type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
-import type { ResolvedConfig, ResolvedOtlp } from './config.js';
+import type { ResolvedConfig } from './config.js';
+import type { Delivery } from './detached-delegate.js';
+import { ExportLedger } from './export-ledger.js';
+import { type BatchLimits, otlpLogExporter, otlpMetricExporter, otlpTraceExporter } from './otlp-exporters.js';
 
 export interface Pipelines {
   spanProcessors: SpanProcessor[];
   metricReaders: IMetricReader[];
   logRecordProcessors: LogRecordProcessor[];
+  /** The OTLP exporters' deliveries: drained by a flush, given up at the shutdown time limit. */
+  deliveries: Delivery[];
+  /** What they could not deliver. */
+  ledger: ExportLedger;
 }
 
+/** The batch processors' defaults (as the SDK has them). */
+const DEFAULT_MAX_QUEUE_SIZE = 2048;
+const DEFAULT_MAX_EXPORT_BATCH_SIZE = 512;
+
 export function buildPipelines(config: ResolvedConfig): Pipelines {
+  const ledger = new ExportLedger();
+  const deliveries: Delivery[] = [];
   const spanProcessors: SpanProcessor[] = [];
   for (const name of config.traces.exporters) {
     guarded(`${name} trace exporter`, () => {
       if (name === 'console') {
         spanProcessors.push(new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() }));
       } else {
-        spanProcessors.push(
-          new BatchSpanProcessor({ exporter: otlpTraceExporter(config.traces.otlp), ...batchSettings('BSP') }),
-        );
+        const settings = batchSettings('BSP');
+        const otlp = otlpTraceExporter(config.traces.otlp, ledger, limits(settings));
+        deliveries.push(otlp.delivery);
+        spanProcessors.push(new BatchSpanProcessor({ exporter: otlp.exporter, ...settings }));
       }
     });
   }
@@ -65,8 +67,14 @@ export function buildPipelines(config: ResolvedConfig): Pipelines {
         metricReaders.push(new PrometheusExporter(config.metrics.prometheus));
         return;
       }
-      const exporter: PushMetricExporter =
-        name === 'console' ? new ConsoleMetricExporter() : otlpMetricExporter(config.metrics.otlp);
+      let exporter: PushMetricExporter;
+      if (name === 'console') {
+        exporter = new ConsoleMetricExporter();
+      } else {
+        const otlp = otlpMetricExporter(config.metrics.otlp, ledger);
+        deliveries.push(otlp.delivery);
+        exporter = otlp.exporter;
+      }
       metricReaders.push(
         new PeriodicExportingMetricReader({
           exporter,
@@ -83,67 +91,15 @@ export function buildPipelines(config: ResolvedConfig): Pipelines {
       if (name === 'console') {
         logRecordProcessors.push(new SimpleLogRecordProcessor({ exporter: new ConsoleLogRecordExporter() }));
       } else {
-        logRecordProcessors.push(
-          new BatchLogRecordProcessor({ exporter: otlpLogExporter(config.logs.otlp), ...batchSettings('BLRP') }),
-        );
+        const settings = batchSettings('BLRP');
+        const otlp = otlpLogExporter(config.logs.otlp, ledger, limits(settings));
+        deliveries.push(otlp.delivery);
+        logRecordProcessors.push(new BatchLogRecordProcessor({ exporter: otlp.exporter, ...settings }));
       }
     });
   }
 
-  return { spanProcessors, metricReaders, logRecordProcessors };
-}
-
-function otlpTraceExporter(otlp: ResolvedOtlp): SpanExporter {
-  switch (otlp.protocol) {
-    case 'grpc':
-      return new OTLPTraceExporterGrpc(grpcConfig(otlp));
-    case 'http/json':
-      return new OTLPTraceExporterJson(httpConfig(otlp));
-    default:
-      return new OTLPTraceExporterProto(httpConfig(otlp));
-  }
-}
-
-function otlpMetricExporter(otlp: ResolvedOtlp): PushMetricExporter {
-  // Temporality comes from OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE (read by the exporter), default cumulative.
-  switch (otlp.protocol) {
-    case 'grpc':
-      return new OTLPMetricExporterGrpc(grpcConfig(otlp));
-    case 'http/json':
-      return new OTLPMetricExporterJson(httpConfig(otlp));
-    default:
-      return new OTLPMetricExporterProto(httpConfig(otlp));
-  }
-}
-
-function otlpLogExporter(otlp: ResolvedOtlp): LogRecordExporter {
-  switch (otlp.protocol) {
-    case 'grpc':
-      return new OTLPLogExporterGrpc(grpcConfig(otlp));
-    case 'http/json':
-      return new OTLPLogExporterJson(httpConfig(otlp));
-    default:
-      return new OTLPLogExporterProto(httpConfig(otlp));
-  }
-}
-
-/** Only what code gave: anything left out is read by the exporter from `OTEL_EXPORTER_OTLP_*` or defaulted. */
-function httpConfig(otlp: ResolvedOtlp): { url?: string; headers?: Record<string, string> } {
-  const config: { url?: string; headers?: Record<string, string> } = {};
-  if (otlp.url !== undefined) config.url = otlp.url;
-  if (otlp.headers !== undefined) config.headers = otlp.headers;
-  return config;
-}
-
-function grpcConfig(otlp: ResolvedOtlp): { url?: string; metadata?: Metadata } {
-  const config: { url?: string; metadata?: Metadata } = {};
-  if (otlp.url !== undefined) config.url = otlp.url;
-  if (otlp.headers !== undefined) {
-    const metadata = new Metadata();
-    for (const [key, value] of Object.entries(otlp.headers)) metadata.set(key, value);
-    config.metadata = metadata;
-  }
-  return config;
+  return { spanProcessors, metricReaders, logRecordProcessors, deliveries, ledger };
 }
 
 /** `OTEL_BSP_*` / `OTEL_BLRP_*`, as NodeSDK reads them (invalid or non-positive values fall back to defaults). */
@@ -162,6 +118,14 @@ function batchSettings(prefix: 'BSP' | 'BLRP'): {
     scheduledDelayMillis: read('SCHEDULE_DELAY'),
     exportTimeoutMillis: read('EXPORT_TIMEOUT'),
     maxExportBatchSize: read('MAX_EXPORT_BATCH_SIZE'),
+  };
+}
+
+/** The delivery behind a batch processor queues and sends batches of the same size as the processor. */
+function limits(settings: ReturnType<typeof batchSettings>): BatchLimits {
+  return {
+    maxQueuedItems: settings.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,
+    maxExportItems: settings.maxExportBatchSize ?? DEFAULT_MAX_EXPORT_BATCH_SIZE,
   };
 }
 

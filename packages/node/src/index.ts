@@ -2,6 +2,7 @@ export { startTelemetry } from './start.js';
 export type {
   LogsExporterName,
   MetricsExporterName,
+  OllamaServerMetricsOptions,
   OtlpOptions,
   OtlpProtocol,
   OtlpSignalOptions,

@@ -3,7 +3,7 @@
  *
  * No timers: the server is polled lazily from the observable callback, i.e. at most once per metric collection,
  * and the answer is reused for `minIntervalMillis`. A poll has a time limit, uses its own short-lived connections
- * (nothing pooled that could keep the process alive) and runs with tracing suppressed. A failed poll reports
+ * (nothing pooled; their sockets never keep the process alive) and runs with tracing suppressed. A failed poll reports
  * `ollama.up` 0; the first failure after success (or at start) is logged once through `diag`, and the recovery
  * once more. Nothing here throws into the SDK or the app.
  */
@@ -173,6 +173,8 @@ export class OllamaServerPoller {
       }
       timer = setTimeout(() => finish(new Error(`no answer within ${timeoutMillis} ms`)), timeoutMillis);
       timer.unref();
+      // A poll in flight never keeps a finished app alive (a shutdown flush keeps it alive while it waits).
+      req.on('socket', (socket) => socket.unref());
       req.on('error', (err) => finish(err));
       req.end();
     });

@@ -3,7 +3,9 @@
  * end the way it would have without us.
  *
  * - `beforeExit` (the event loop ran dry): shut the SDK down, bounded. The exit code stays `process.exitCode`.
- *   If the flush is still hanging at the limit, the process exits then (with that same exit code).
+ *   If the flush is still hanging at the limit, the process exits then (with that same exit code). Nothing of the
+ *   telemetry keeps the loop alive before that (see detached-delegate.ts), so `beforeExit` comes as soon as the
+ *   app's own work is done, whatever the collector does.
  * - A signal with no listener of the app's own: Node's default would have ended the process, so after the bounded
  *   shutdown our listener is removed and the same signal is raised again, ending the process exactly as the
  *   default would (killed by the signal, exit status 128 + signal number in a shell). A second signal during the
@@ -12,16 +14,18 @@
  *   still shut the SDK down (flushing first, bounded), as auto-instrumentations-node does: the app is draining,
  *   and no telemetry resource (the Prometheus endpoint with its scrapers' keep-alive connections, exporter
  *   channels) may keep the process alive after the app has closed its own servers.
- * Our timers are unref'd except the one bounding a signal flush, which has to outlive the flush to re-raise.
+ * The time limit is the shutdown's own (start.ts): its timer keeps the process alive while it runs.
  */
 import { diag } from '@opentelemetry/api';
 
 export type ShutdownSignal = 'SIGTERM' | 'SIGINT';
 
 export interface ShutdownHooksOptions {
-  /** Ends the telemetry for good (flush and shut down). Must not reject. */
-  shutdown: () => Promise<void>;
-  timeoutMillis: number;
+  /**
+   * Ends the telemetry for good (flush and shut down) within its time limit, keeping the process alive meanwhile;
+   * resolves whether it finished in time. Must not reject.
+   */
+  shutdown: () => Promise<boolean>;
   signals?: readonly ShutdownSignal[];
 }
 
@@ -57,11 +61,9 @@ export function installShutdownHooks(options: ShutdownHooksOptions): ShutdownHoo
   const onBeforeExit = (): void => {
     if (shuttingDown) return;
     shuttingDown = true;
-    void withTimeout(options.shutdown(), options.timeoutMillis).then((finished) => {
-      if (!finished) {
-        diag.warn(`@ollama-otel/node: telemetry flush did not finish within ${options.timeoutMillis} ms; exiting`);
-        process.exit();
-      }
+    void options.shutdown().then((finished) => {
+      // What still runs is ours (the loop had run dry): do not wait for it.
+      if (!finished) process.exit();
     });
   };
 
@@ -72,7 +74,7 @@ export function installShutdownHooks(options: ShutdownHooksOptions): ShutdownHoo
       // The app handles this signal: it decides the exit; we get what we have out and release our handles.
       if (shuttingDown) return;
       shuttingDown = true;
-      void withTimeout(options.shutdown(), options.timeoutMillis);
+      void options.shutdown();
       return;
     }
     if (shuttingDown) {
@@ -80,7 +82,7 @@ export function installShutdownHooks(options: ShutdownHooksOptions): ShutdownHoo
       return;
     }
     shuttingDown = true;
-    void withTimeout(options.shutdown(), options.timeoutMillis, true).then(() => reraise(signal));
+    void options.shutdown().then(() => reraise(signal));
   };
 
   const reraise = (signal: ShutdownSignal): void => {

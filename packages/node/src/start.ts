@@ -3,12 +3,7 @@
  * and Ollama server metrics, register the ESM loader hook and the shutdown hooks. Every step is guarded: a
  * telemetry problem is logged through `diag` and never reaches the app.
  */
-import { OllamaInstrumentation } from '@ollama-otel/instrumentation';
 import { DiagConsoleLogger, diag, metrics } from '@opentelemetry/api';
-import type { Instrumentation } from '@opentelemetry/instrumentation';
-import { HostMetricsInstrumentation } from '@opentelemetry/instrumentation-host-metrics';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
 import {
   type DetectedResourceAttributes,
   envDetector,
@@ -22,8 +17,10 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { type Env, type ResolvedConfig, resolveConfig } from './config.js';
 import { registerEsmLoaderHook } from './esm-hooks.js';
 import { buildPipelines } from './exporters.js';
+import { guard } from './guard.js';
+import { buildInstrumentations } from './instrumentations.js';
 import { type OllamaServerMetrics, registerOllamaServerMetrics } from './ollama-gauges.js';
-import { installShutdownHooks, type ShutdownHooks } from './shutdown.js';
+import { installShutdownHooks, type ShutdownHooks, withTimeout } from './shutdown.js';
 import type { TelemetryHandle, TelemetryOptions } from './types.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.js';
 
@@ -110,40 +107,51 @@ function start(options: TelemetryOptions, env: Env): TelemetryHandle {
     for (const result of results) {
       if (result.status === 'rejected') diag.error(`${PACKAGE_NAME}: telemetry flush failed`, result.reason);
     }
+    // The processors have handed their batches over; wait until they are delivered (or failed).
+    await Promise.all(pipelines.deliveries.map((delivery) => delivery.forceFlush()));
   };
 
+  const timeoutMillis = config.shutdownTimeoutMillis;
   let shutdownHooks: ShutdownHooks | undefined;
-  let stopped: Promise<void> | undefined;
-  const handle: TelemetryHandle = {
-    shutdown: () => {
-      stopped ??= (async () => {
-        shutdownHooks?.uninstall();
-        try {
-          await sdk.shutdown(); // the final collection still polls the Ollama server
-        } catch (err) {
-          diag.error(`${PACKAGE_NAME}: telemetry shutdown failed`, err);
-        } finally {
-          serverMetrics?.stop();
-          // Unpatch, so that a later startTelemetry() in this process instruments afresh.
-          for (const instrumentation of instrumentations) {
-            guard(`disabling ${instrumentation.instrumentationName}`, () => instrumentation.disable());
-          }
-          const global = globalThis as { [RUNNING]?: TelemetryHandle };
-          if (global[RUNNING] === handle) delete global[RUNNING];
+  let stopped: Promise<boolean> | undefined;
+  /** Flushes and shuts down within the time limit; resolves whether it finished in time. */
+  const shutdown = (): Promise<boolean> => {
+    stopped ??= (async () => {
+      shutdownHooks?.uninstall();
+      for (const delivery of pipelines.deliveries) delivery.stopRetrying();
+      // Our exports never keep the process alive, so the flush does, for the time limit at most: an app that
+      // awaits it (or a beforeExit flush) must not end half-way.
+      const finished = await withTimeout(sdk.shutdown(), timeoutMillis, true); // the final collection still polls the Ollama server
+      try {
+        if (!finished) {
+          for (const delivery of pipelines.deliveries) delivery.abandon('no answer before the shutdown time limit');
         }
-      })();
-      return stopped;
-    },
-    forceFlush: () => flush().catch((err: unknown) => diag.error(`${PACKAGE_NAME}: telemetry flush failed`, err)),
+        pipelines.ledger.report(finished ? undefined : timeoutMillis);
+      } finally {
+        serverMetrics?.stop();
+        // Unpatch, so that a later startTelemetry() in this process instruments afresh.
+        for (const instrumentation of instrumentations) {
+          guard(`disabling ${instrumentation.instrumentationName}`, () => instrumentation.disable());
+        }
+        const global = globalThis as { [RUNNING]?: TelemetryHandle };
+        if (global[RUNNING] === handle) delete global[RUNNING];
+      }
+      return finished;
+    })();
+    return stopped;
+  };
+  const handle: TelemetryHandle = {
+    shutdown: () => shutdown().then(() => undefined),
+    forceFlush: () =>
+      withTimeout(
+        flush().catch((err: unknown) => diag.error(`${PACKAGE_NAME}: telemetry flush failed`, err)),
+        timeoutMillis,
+        true,
+      ).then(() => undefined),
   };
 
   if (config.gracefulShutdown) {
-    shutdownHooks = guard('graceful shutdown', () =>
-      installShutdownHooks({
-        shutdown: handle.shutdown,
-        timeoutMillis: config.shutdownTimeoutMillis,
-      }),
-    );
+    shutdownHooks = guard('graceful shutdown', () => installShutdownHooks({ shutdown }));
   }
 
   diag.debug(
@@ -154,35 +162,6 @@ function start(options: TelemetryOptions, env: Env): TelemetryHandle {
       .join(',')}, Ollama server metrics: ${serverMetrics ? config.serverMetrics?.baseUrl : 'off'})`,
   );
   return handle;
-}
-
-function buildInstrumentations(options: TelemetryOptions, config: ResolvedConfig): Instrumentation[] {
-  const instrumentations: Instrumentation[] = [];
-  if (config.ollamaInstrumentation) {
-    guard('the Ollama instrumentation', () => {
-      instrumentations.push(new OllamaInstrumentation(options.ollamaInstrumentation));
-    });
-  }
-  if (config.httpInstrumentation) {
-    guard('the HTTP instrumentation', () => {
-      instrumentations.push(new HttpInstrumentation());
-    });
-  }
-  if (config.hostMetrics) {
-    guard('host metrics', () => {
-      instrumentations.push(new HostMetricsInstrumentation());
-    });
-  }
-  if (config.runtimeMetrics) {
-    guard('runtime metrics', () => {
-      instrumentations.push(new RuntimeNodeInstrumentation());
-    });
-  }
-  for (const extra of options.instrumentations ?? []) {
-    if (Array.isArray(extra)) instrumentations.push(...extra);
-    else instrumentations.push(extra);
-  }
-  return instrumentations;
 }
 
 const DETECTORS: Record<string, ResourceDetector> = {
@@ -225,13 +204,4 @@ function resourceDetectors(options: TelemetryOptions, config: ResolvedConfig, en
   if (config.serviceName !== undefined) fromCode['service.name'] = config.serviceName;
   if (config.serviceVersion !== undefined) fromCode['service.version'] = config.serviceVersion;
   return [{ detect: () => ({ attributes: distro }) }, ...detectors, { detect: () => ({ attributes: fromCode }) }];
-}
-
-function guard<T>(what: string, work: () => T): T | undefined {
-  try {
-    return work();
-  } catch (err) {
-    diag.error(`${PACKAGE_NAME}: could not set up ${what}; continuing without it`, err);
-    return undefined;
-  }
 }

@@ -78,9 +78,17 @@ export interface TelemetryOptions {
   /** Resource detectors; default NodeSDK's (`OTEL_NODE_RESOURCE_DETECTORS`, else env, host, os, process, service instance). */
   resourceDetectors?: ResourceDetector[];
 
-  /** Passed to `new OllamaInstrumentation(...)`. `enabled: false` (or `ollama` in `OTEL_NODE_DISABLED_INSTRUMENTATIONS`) leaves it out. */
+  /**
+   * Passed to `new OllamaInstrumentation(...)`. `enabled: false` (or `ollama` in
+   * `OTEL_NODE_DISABLED_INSTRUMENTATIONS`) leaves it out. `propagateContext` unset: `OLLAMA_OTEL_PROPAGATE_CONTEXT`
+   * (`true` / `false`), else the instrumentation's default.
+   */
   ollamaInstrumentation?: OllamaInstrumentationConfig;
-  /** More instrumentations to register next to the Ollama one (HTTP, Express, undici, ...). */
+  /**
+   * More instrumentations to register next to the Ollama one (Express, undici, `getNodeAutoInstrumentations()`,
+   * ...). One instrumentation per name: one given here replaces ours of the same name (HTTP, host and runtime
+   * metrics), and one that patches `ollama` replaces our Ollama instrumentation.
+   */
   instrumentations?: (Instrumentation | Instrumentation[])[];
 
   /** Default `OTEL_TRACES_EXPORTER`, else `otlp`. `none` (or `[]`) disables tracing. */
@@ -95,7 +103,10 @@ export interface TelemetryOptions {
   prometheus?: PrometheusOptions;
   /** Push interval of periodic metric exporters. Default `OTEL_METRIC_EXPORT_INTERVAL`, else 60000. */
   metricExportIntervalMillis?: number;
-  /** Time limit of one metric export. Default `OTEL_METRIC_EXPORT_TIMEOUT`, else 30000 (at most the interval). */
+  /**
+   * Time limit of one metric collection. Default `OTEL_METRIC_EXPORT_TIMEOUT`, else 30000 (at most the interval).
+   * Sending is limited by the OTLP exporter's own time limit (`OTEL_EXPORTER_OTLP_TIMEOUT`, default 10 s).
+   */
   metricExportTimeoutMillis?: number;
   /** Additional span processors (your own exporters), next to the configured ones. */
   spanProcessors?: SpanProcessor[];
@@ -127,7 +138,11 @@ export interface TelemetryOptions {
    * `OLLAMA_OTEL_GRACEFUL_SHUTDOWN`, else true.
    */
   gracefulShutdown?: boolean;
-  /** Upper bound of that flush. Default `OLLAMA_OTEL_SHUTDOWN_TIMEOUT`, else 5000. */
+  /**
+   * Upper bound of that flush, and of {@link TelemetryHandle.shutdown} and {@link TelemetryHandle.forceFlush}:
+   * what is still unsent at the limit is dropped (and counted in one diag warning). Default
+   * `OLLAMA_OTEL_SHUTDOWN_TIMEOUT`, else 5000.
+   */
   shutdownTimeoutMillis?: number;
   /**
    * Register the ESM loader hook (import-in-the-middle, only for the modules the instrumentations name) so that
@@ -141,8 +156,8 @@ export interface TelemetryOptions {
 
 /** What {@link startTelemetry} returns. */
 export interface TelemetryHandle {
-  /** Flushes and stops everything it started; idempotent, never rejects. */
+  /** Flushes and stops everything it started, within `shutdownTimeoutMillis`; idempotent, never rejects. */
   shutdown(): Promise<void>;
-  /** Exports what is buffered now (spans, metrics, logs); never rejects. */
+  /** Exports what is buffered now (spans, metrics, logs), waiting `shutdownTimeoutMillis` at most; never rejects. */
   forceFlush(): Promise<void>;
 }

@@ -37,6 +37,7 @@ describe.each([
         env: {
           ...appEnv,
           ...FAST_EXPORT_ENV,
+          OTEL_METRIC_EXPORT_INTERVAL: '200',
           OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
           OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
           OLLAMA_OTEL_SHUTDOWN_TIMEOUT: '1000',

@@ -1,6 +1,8 @@
 import { DiagLogLevel } from '@opentelemetry/api';
 import { describe, expect, it } from 'vitest';
 import { appendSignalPath, DEFAULTS, parseOllamaHost, resolveConfig } from '../src/config.js';
+// The public entry point exports every type TelemetryOptions is made of (pnpm typecheck fails otherwise).
+import type { OllamaServerMetricsOptions, TelemetryOptions } from '../src/index.js';
 
 describe('resolveConfig: defaults', () => {
   const config = resolveConfig({}, {});
@@ -22,6 +24,7 @@ describe('resolveConfig: defaults', () => {
     expect(config.hostMetrics).toBe(true);
     expect(config.runtimeMetrics).toBe(true);
     expect(config.ollamaInstrumentation).toBe(true);
+    expect(config.propagateContext).toBeUndefined(); // the instrumentation's default
     expect(config.gracefulShutdown).toBe(true);
     expect(config.shutdownTimeoutMillis).toBe(5_000);
     expect(config.esmLoaderHook).toBe('auto');
@@ -142,6 +145,7 @@ describe('resolveConfig: environment variables', () => {
         OTEL_EXPORTER_PROMETHEUS_PORT: '70000',
         OTEL_LOG_LEVEL: 'loud',
         OLLAMA_OTEL_HOST_METRICS: 'maybe',
+        OLLAMA_OTEL_PROPAGATE_CONTEXT: 'sometimes',
         OLLAMA_HOST: 'ftp://nope',
       },
     );
@@ -152,7 +156,8 @@ describe('resolveConfig: environment variables', () => {
     expect(config.logLevel).toBeUndefined();
     expect(config.hostMetrics).toBe(true);
     expect(config.serverMetrics).toBeUndefined();
-    for (const bad of ['carrier-pigeon', 'zipkin', '"-5"', '70000', 'loud', 'maybe', 'ftp://nope']) {
+    expect(config.propagateContext).toBeUndefined();
+    for (const bad of ['carrier-pigeon', 'zipkin', '"-5"', '70000', 'loud', 'maybe', 'sometimes', 'ftp://nope']) {
       expect(config.warnings.filter((w) => w.includes(bad))).toHaveLength(1);
     }
   });
@@ -236,8 +241,24 @@ describe('resolveConfig: code options win over variables', () => {
     expect(resolveConfig({ ollamaInstrumentation: { enabled: false } }, {}).ollamaInstrumentation).toBe(false);
   });
 
+  it('ollamaInstrumentation.propagateContext wins over OLLAMA_OTEL_PROPAGATE_CONTEXT', () => {
+    const propagateOff = { OLLAMA_OTEL_PROPAGATE_CONTEXT: 'false' };
+    expect(resolveConfig({}, propagateOff).propagateContext).toBe(false);
+    expect(resolveConfig({}, { OLLAMA_OTEL_PROPAGATE_CONTEXT: 'true' }).propagateContext).toBe(true);
+    const fromCode = { ollamaInstrumentation: { propagateContext: true } };
+    expect(resolveConfig(fromCode, propagateOff).propagateContext).toBe(true);
+  });
+
   it('ollamaServerMetrics: false turns the gauges off', () => {
     expect(resolveConfig({ ollamaServerMetrics: false }, env).serverMetrics).toBeUndefined();
+  });
+
+  it('ollamaServerMetrics.enabled wins over OLLAMA_OTEL_SERVER_METRICS', () => {
+    const off: OllamaServerMetricsOptions = { enabled: false, host: 'gpu-box' };
+    const options: TelemetryOptions = { ollamaServerMetrics: off };
+    expect(resolveConfig(options, { OLLAMA_OTEL_SERVER_METRICS: 'true' }).serverMetrics).toBeUndefined();
+    const on = resolveConfig({ ollamaServerMetrics: { enabled: true } }, { OLLAMA_OTEL_SERVER_METRICS: 'false' });
+    expect(on.serverMetrics?.baseUrl).toBe('http://127.0.0.1:11434');
   });
 });
 

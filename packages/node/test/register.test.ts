@@ -160,6 +160,28 @@ describe('register entry, other exporters and switches', () => {
     expect(grpc.store.requests).toEqual([]);
   });
 
+  it.each([
+    { value: undefined, propagates: true, says: 'unset: Ollama gets the traceparent (the default)' },
+    { value: 'true', propagates: true, says: 'true: Ollama gets the traceparent' },
+    { value: 'false', propagates: false, says: 'false: Ollama gets no traceparent' },
+  ])('OLLAMA_OTEL_PROPAGATE_CONTEXT $says', async ({ value, propagates }) => {
+    const propagate: Record<string, string> = value === undefined ? {} : { OLLAMA_OTEL_PROPAGATE_CONTEXT: value };
+    const result = await runNode(['--import', '@ollama-otel/node/register', join(FIXTURES, 'app.mjs')], {
+      env: baseEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: grpc.endpoint, ...propagate }),
+    });
+    expect(result.stdout).toBe(APP_OUTPUT);
+    expect(result.stderr).toBe('');
+    const chatRequest = double.requests.find((r) => r.path === '/api/chat');
+    expect(chatRequest).toBeDefined();
+    const chatSpan = grpc.store.spans.find((s) => s.attributes['gen_ai.operation.name'] === 'chat');
+    expect(chatSpan).toBeDefined();
+    if (propagates) {
+      expect(chatRequest?.headers.traceparent).toMatch(new RegExp(`^00-${chatSpan?.traceId}-[0-9a-f]{16}-01$`));
+    } else {
+      expect(chatRequest?.headers).not.toHaveProperty('traceparent');
+    }
+  });
+
   it('OTEL_*_EXPORTER=none plus the OLLAMA_OTEL_* switches: only what is left on is exported', async () => {
     const result = await runNode(['--import', '@ollama-otel/node/register', join(FIXTURES, 'app.mjs')], {
       env: baseEnv({

@@ -4,11 +4,11 @@
  * to a minute, so anything the receiver gets was sent by the shutdown flush.
  */
 
-import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type OllamaDouble, startOllamaDouble } from '@ollama-otel/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FIXTURES, runNode, spawnNode } from './helpers/child.js';
+import { startSilentServer } from './helpers/dead-collectors.js';
 import { type OtlpGrpcReceiver, startOtlpGrpcReceiver } from './helpers/otlp-grpc-receiver.js';
 
 let double: OllamaDouble;
@@ -140,23 +140,3 @@ describe('beforeExit', () => {
     expect(grpc.store.spans).toEqual([]);
   });
 });
-
-/** A TCP server that accepts connections and never says a word. */
-async function startSilentServer(): Promise<{ port: number; close: () => Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}

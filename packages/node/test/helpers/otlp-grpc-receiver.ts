@@ -9,6 +9,8 @@ export interface OtlpGrpcReceiver {
   readonly store: TelemetryStore;
   /** When set, every export is answered with this gRPC status instead of OK. */
   failWith: status | undefined;
+  /** When true, exports are received (and recorded) but never answered: a collector that hangs. */
+  neverAnswer: boolean;
   close(): Promise<void>;
 }
 
@@ -19,6 +21,7 @@ export async function startOtlpGrpcReceiver(store = new TelemetryStore()): Promi
     port: 0,
     store,
     failWith: undefined as status | undefined,
+    neverAnswer: false,
     close: () =>
       new Promise<void>((resolve) => {
         server.tryShutdown(() => resolve());
@@ -55,6 +58,7 @@ export async function startOtlpGrpcReceiver(store = new TelemetryStore()): Promi
           callback({ code: status.INVALID_ARGUMENT, details: String(err) });
           return;
         }
+        if (receiver.neverAnswer) return;
         if (receiver.failWith !== undefined) callback({ code: receiver.failWith, details: 'scripted failure' });
         else callback(null, response.create({}));
       },
