@@ -119,7 +119,7 @@ describe.skipIf(skipReason)('packed tarballs', () => {
     expect(source.scripts.prepack).toBe('pnpm run build');
     for (const [name, range] of Object.entries<string>(manifest.dependencies)) {
       expect(range, name).not.toMatch(/^workspace:/);
-      // (The @opentelemetry/* pins stay until item 6's 0.300 line is in: see frameworks-npm.test.ts.)
+      // @ollama-otel/node pins the OpenTelemetry packages exactly as sdk-node 0.301.0 does, so that npm dedupes them.
       // The proxy uses the instrumentation's internal core: it needs that exact version.
       if (which === 'proxy' && name === '@ollama-otel/instrumentation') expect(range, name).toBe(manifest.version);
       else if (name.startsWith('@ollama-otel/')) expect(range, name).toMatch(/^\^/);
@@ -194,7 +194,7 @@ describe.skipIf(skipReason)('installed with npm', () => {
         body: JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: false }),
       });
       expect(response.status).toBe(200);
-      expect((await response.json()).done).toBe(true);
+      expect(((await response.json()) as { done?: unknown }).done).toBe(true);
       const metrics = await (await fetch(`${url}/metrics`)).text();
       expect(metrics).toMatch(/gen_ai_client_token_usage_(bucket|count)\{[^}]*gen_ai_token_type="output"/);
       // Exported over OTLP (a 50 ms batch delay here).
@@ -213,9 +213,28 @@ describe.skipIf(skipReason)('installed with npm', () => {
     expect(spans.find((span) => span.kind === SPAN_KIND.SERVER)?.spanId).toBe(genAi?.parentSpanId);
   });
 
-  // Item 6: see frameworks-npm.test.ts (the 0.300 line dedupes to one copy but is not in yet).
-  it.skip('a plain npm install has one copy of @opentelemetry/instrumentation', () => {
-    expect(project.installedVersions('@opentelemetry/instrumentation')).toHaveLength(1);
+  // Item 6: installed as users install it (@ollama-otel/node, which brings the instrumentation), the OpenTelemetry
+  // packages dedupe with sdk-node, which pins its whole 0.301.0 / 3.1.0 set exactly: one copy each. The contrib
+  // host-metrics and runtime-node instrumentations still require the 0.300 line (^0.300.0), so they keep their own
+  // copy of @opentelemetry/instrumentation until they move to 0.301.
+  it('a plain npm install of @ollama-otel/node dedupes the OpenTelemetry packages with sdk-node', async () => {
+    const plain = await npmProject(
+      'plain',
+      { '@ollama-otel/node': `file:${tarballs.node}`, '@opentelemetry/api': '^1.10.0' },
+      { overrides: { '@ollama-otel/instrumentation': `file:${tarballs.instrumentation}` } },
+    );
+    try {
+      const distinct = (name: string) => [...new Set(plain.installedVersions(name))].sort();
+      const [sdkNode] = distinct('@opentelemetry/sdk-node');
+      const instrumentation = distinct('@opentelemetry/instrumentation');
+      expect(instrumentation.filter((version) => !version.startsWith('0.300.'))).toEqual([sdkNode]);
+      for (const name of ['@opentelemetry/core', '@opentelemetry/sdk-trace', '@opentelemetry/sdk-metrics']) {
+        expect(distinct(name), name).toHaveLength(1);
+      }
+      expect(distinct('@opentelemetry/otlp-transformer')).toEqual([sdkNode]);
+    } finally {
+      plain.remove();
+    }
   });
 
   it.each([
