@@ -21,7 +21,7 @@ import {
   shippedConfig,
   startCollector,
 } from './collector.js';
-import { dashboardExpressions } from './dashboard.js';
+import { dashboardExpressions, PROXY_ROW } from './dashboard.js';
 import { storedNames } from './otlp-names.js';
 import { type RunningPrometheus, startPrometheus } from './prometheus.js';
 import { lastTotalCount } from './received.js';
@@ -118,7 +118,7 @@ describe.skipIf(collectorSkipReason ?? toolsSkipReason)('end to end through a re
         if (runs[mode].metrics.some((m) => m.resource['service.name'])) stored.add('target_info');
         const missing = new Set<string>();
         let checked = 0;
-        for (const { expr } of dashboardExpressions({ service: 'express-chat' })) {
+        for (const { expr } of dashboardExpressions({ service: 'express-chat' }, { skipRows: [PROXY_ROW] })) {
           for (const matcher of await prom.metricSelectors(expr)) {
             if (matcher.value.startsWith('DCGM_')) continue; // NVIDIA's exporter, scraped by Prometheus
             checked++;

@@ -24,9 +24,28 @@ export function loadDashboards(): { file: string; json: any }[] {
     .map((f) => ({ file: f, json: JSON.parse(readFileSync(join(dashboardsDir, f), 'utf8')) }));
 }
 
+/** The row whose panels only `@ollama-otel/proxy` feeds (its HTTP server side): an app has no data there. */
+export const PROXY_ROW = 'Proxy (@ollama-otel/proxy)';
+
 /** Panels including those nested in collapsed rows. */
 export function allPanels(dashboard: any): any[] {
   return (dashboard.panels ?? []).flatMap((p: any) => [p, ...(p.panels ?? [])]);
+}
+
+/** Each panel with the title of the row it sits under (a collapsed row's own panels, or the panels after an open row). */
+function panelsWithRows(dashboard: any): { panel: any; row: string | undefined }[] {
+  const out: { panel: any; row: string | undefined }[] = [];
+  let row: string | undefined;
+  for (const panel of dashboard.panels ?? []) {
+    if (panel.type === 'row') {
+      row = panel.title;
+      for (const nested of panel.panels ?? []) out.push({ panel: nested, row });
+      if (panel.collapsed) row = undefined;
+    } else {
+      out.push({ panel, row });
+    }
+  }
+  return out;
 }
 
 const isPrometheus = (ds: any) => ds === undefined || ds === null || ds.type === 'prometheus';
@@ -59,7 +78,15 @@ export function variableToPromQL(query: string): string {
   throw new Error(`unsupported variable query: ${query}`);
 }
 
-export function dashboardExpressions(values: Record<string, string> = {}): DashboardExpr[] {
+export interface ExpressionFilter {
+  /** Leave out the panels under these rows (e.g. {@link PROXY_ROW} for traffic that no proxy served). */
+  skipRows?: string[];
+}
+
+export function dashboardExpressions(
+  values: Record<string, string> = {},
+  { skipRows = [] }: ExpressionFilter = {},
+): DashboardExpr[] {
   const out: DashboardExpr[] = [];
   for (const { file, json } of loadDashboards()) {
     for (const v of json.templating?.list ?? []) {
@@ -67,7 +94,8 @@ export function dashboardExpressions(values: Record<string, string> = {}): Dashb
       const raw = typeof v.query === 'string' ? v.query : v.query.query;
       out.push({ dashboard: file, where: `$${v.name}`, raw, expr: substituteVariables(variableToPromQL(raw), values) });
     }
-    for (const panel of allPanels(json)) {
+    for (const { panel, row } of panelsWithRows(json)) {
+      if (row !== undefined && skipRows.includes(row)) continue;
       for (const target of panel.targets ?? []) {
         if (!target.expr || !isPrometheus(target.datasource ?? panel.datasource)) continue;
         out.push({

@@ -288,7 +288,15 @@ describe('Grafana provisioning and dashboard', () => {
       }
     }
     const titles = panels.map((p) => p.title).join('\n');
-    for (const needed of ['Error ratio', 'Time to first chunk', 'Generation speed', 'VRAM', 'GPU utilization', 'CPU']) {
+    for (const needed of [
+      'Error ratio',
+      'Time to first chunk',
+      'Generation speed',
+      'VRAM',
+      'GPU utilization',
+      'CPU',
+      'In-flight GenAI requests',
+    ]) {
       expect(titles).toContain(needed);
     }
   });

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type OllamaDouble, startOllamaDouble } from '@ollama-otel/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dashboardExpressions } from './dashboard.js';
+import { dashboardExpressions, PROXY_ROW } from './dashboard.js';
 import { serveMetrics } from './fixtures/serve-metrics.mjs';
 import { freePort, type RunningPrometheus, startPrometheus } from './prometheus.js';
 import { deployDir, repoRoot, run, tools, toolsSkipReason } from './tools.js';
@@ -114,6 +114,22 @@ describe.skipIf(toolsSkipReason)('end to end: clients → proxy → /metrics →
       if ((await prom.query(expr)).length === 0) empty.push(`${where}: ${expr}`);
     }
     expect(empty).toEqual([]);
+    const proxyRow = expressions.length - dashboardExpressions({}, { skipRows: [PROXY_ROW] }).length;
+    expect(proxyRow).toBe(3);
+  });
+
+  it('shows the in-flight requests of each model it served, back to 0 once they are answered', async () => {
+    const peak = await prom.query(
+      `max by (gen_ai_request_model) (max_over_time(ollama_proxy_requests_active{job="${PROXY_JOB}"}[15m]))`,
+    );
+    const models = Object.fromEntries(
+      peak.map((sample) => [sample.metric.gen_ai_request_model, Number(sample.value[1])]),
+    );
+    // The traffic sends one request at a time, and the cold chats (550 ms) are in flight when a scrape comes.
+    expect(models).toMatchObject({ 'llama3.2': 1 });
+    expect(Object.keys(models)).toEqual(expect.arrayContaining(['all-minilm', 'llama3.2', 'no-such-model']));
+    // The last scrape may have caught a request in flight: the next ones must see every gauge back at 0.
+    await prom.waitFor(`max(ollama_proxy_requests_active{job="${PROXY_JOB}"}) == 0`, 10_000);
   });
 
   it('evaluates every rule without error, and every recording rule has data', async () => {

@@ -229,6 +229,66 @@ describe('OpenAI responses', () => {
     expect(s.attributes['gen_ai.usage.output_tokens']).toBeGreaterThan(0);
     expect(s.attributes['gen_ai.response.time_to_first_chunk']).toBeGreaterThan(0);
   });
+  it('records the reasoning of a thinking model, whole and streamed, and reasoning sent back, when opted in', async () => {
+    const captured = await startRig({ proxy: { instrumentation: { captureMessageContent: true } } });
+    try {
+      const client = new OpenAI({ baseURL: `${captured.proxy.url}/v1`, apiKey: 'x', maxRetries: 0 });
+      const input = [
+        { role: 'user' as const, content: 'Why is the sky blue?' },
+        { type: 'reasoning' as const, id: 'rs_1', summary: [{ type: 'summary_text' as const, text: 'Rayleigh.' }] },
+        { role: 'assistant' as const, content: 'Scattering.' },
+        { role: 'user' as const, content: 'And sunsets?' },
+      ];
+      const whole = await client.responses.create({ model: 'qwen3', input, reasoning: { effort: 'low' } });
+      const thought = whole.output.find((item) => item.type === 'reasoning');
+      expect(thought?.summary[0]?.text).toBeTruthy();
+      await settled(captured, 1);
+      let s = onlyClientSpan(captured.telemetry);
+      expect(JSON.parse(s.attributes['gen_ai.input.messages'] as string)).toEqual([
+        { role: 'user', parts: [{ type: 'text', content: 'Why is the sky blue?' }] },
+        {
+          role: 'assistant',
+          parts: [
+            { type: 'reasoning', content: 'Rayleigh.' },
+            { type: 'text', content: 'Scattering.' },
+          ],
+        },
+        { role: 'user', parts: [{ type: 'text', content: 'And sunsets?' }] },
+      ]);
+      expect(JSON.parse(s.attributes['gen_ai.output.messages'] as string)).toEqual([
+        {
+          role: 'assistant',
+          parts: [
+            { type: 'reasoning', content: thought!.summary[0]!.text },
+            { type: 'text', content: whole.output_text },
+          ],
+          finish_reason: 'stop',
+        },
+      ]);
+      captured.telemetry.reset();
+      const stream = await client.responses.create({
+        model: 'qwen3',
+        input: 'Why is the sky blue?',
+        reasoning: { effort: 'low' },
+        stream: true,
+      });
+      let reasoning = '';
+      let answer = '';
+      for await (const event of stream) {
+        if (event.type === 'response.reasoning_summary_text.delta') reasoning += event.delta;
+        if (event.type === 'response.output_text.delta') answer += event.delta;
+      }
+      expect(reasoning).not.toBe('');
+      await settled(captured, 1);
+      s = onlyClientSpan(captured.telemetry);
+      expect(JSON.parse(s.attributes['gen_ai.output.messages'] as string)[0].parts).toEqual([
+        { type: 'reasoning', content: reasoning },
+        { type: 'text', content: answer },
+      ]);
+    } finally {
+      await captured.close();
+    }
+  });
 });
 
 describe('Anthropic messages', () => {

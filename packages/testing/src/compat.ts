@@ -361,28 +361,42 @@ function responsesInput(body: Body): Body[] {
   if (typeof body.instructions === 'string' && body.instructions !== '')
     messages.push({ role: 'system', content: body.instructions });
   if (typeof body.input === 'string') messages.push({ role: 'user', content: body.input });
+  // As Ollama does: a reasoning item's `encrypted_content` becomes the thinking of the next assistant message.
+  let thinking: string | undefined;
+  const withThinking = (message: Body): Body => {
+    if (thinking !== undefined && message.role === 'assistant') {
+      message.thinking = thinking;
+      thinking = undefined;
+    }
+    return message;
+  };
   for (const item of Array.isArray(body.input) ? body.input : []) {
     const type = item.type ?? (item.role ? 'message' : undefined);
-    if (type === 'message') {
+    if (type === 'reasoning') {
+      thinking = typeof item.encrypted_content === 'string' ? item.encrypted_content : undefined;
+    } else if (type === 'message') {
       const text =
         typeof item.content === 'string'
           ? item.content
           : (item.content ?? []).map((part: Body) => part.text ?? '').join('');
-      messages.push({ role: item.role, content: text });
+      messages.push(withThinking({ role: item.role, content: text }));
     } else if (type === 'function_call') {
-      messages.push({
-        role: 'assistant',
-        content: '',
-        tool_calls: [
-          { id: item.call_id, function: { name: item.name, arguments: JSON.parse(item.arguments || '{}') } },
-        ],
-      });
+      messages.push(
+        withThinking({
+          role: 'assistant',
+          content: '',
+          tool_calls: [
+            { id: item.call_id, function: { name: item.name, arguments: JSON.parse(item.arguments || '{}') } },
+          ],
+        }),
+      );
     } else if (type === 'function_call_output') {
       messages.push({ role: 'tool', content: String(item.output ?? ''), tool_call_id: item.call_id });
     } else {
       throw new CompatRejected(`unknown input item type: ${JSON.stringify(type)}`);
     }
   }
+  if (thinking !== undefined) messages.push({ role: 'assistant', content: '', thinking });
   return messages;
 }
 
@@ -434,26 +448,40 @@ function responsesUsage(native: Body): Body {
   };
 }
 
-function responsesOutput(itemId: string, text: string, toolCalls: Body[] | undefined, status: string): Body[] {
+function responsesOutput(
+  itemId: string,
+  text: string,
+  toolCalls: Body[] | undefined,
+  status: string,
+  reasoning?: { id: string; text: string },
+): Body[] {
+  // Ollama puts the thinking first, as a reasoning item whose summary (and `encrypted_content`) is the plain text.
+  const output: Body[] =
+    reasoning === undefined || reasoning.text === '' ? [] : [reasoningItem(reasoning.id, reasoning.text)];
   if (toolCalls && toolCalls.length > 0) {
-    return toolCalls.map((call, i) => ({
-      id: `fc_${itemId}_${i}`,
-      type: 'function_call',
-      status,
-      call_id: call.id ?? '',
-      name: call.function?.name ?? '',
-      arguments: JSON.stringify(call.function?.arguments ?? {}),
-    }));
+    return output.concat(
+      toolCalls.map((call, i) => ({
+        id: `fc_${itemId}_${i}`,
+        type: 'function_call',
+        status,
+        call_id: call.id ?? '',
+        name: call.function?.name ?? '',
+        arguments: JSON.stringify(call.function?.arguments ?? {}),
+      })),
+    );
   }
-  return [
-    {
-      id: itemId,
-      type: 'message',
-      status,
-      role: 'assistant',
-      content: [{ type: 'output_text', text, annotations: [], logprobs: [] }],
-    },
-  ];
+  output.push({
+    id: itemId,
+    type: 'message',
+    status,
+    role: 'assistant',
+    content: [{ type: 'output_text', text, annotations: [], logprobs: [] }],
+  });
+  return output;
+}
+
+function reasoningItem(id: string, text: string): Body {
+  return { id, type: 'reasoning', summary: [{ type: 'summary_text', text }], encrypted_content: text };
 }
 
 const responses: CompatRoute = {
@@ -478,11 +506,46 @@ const responses: CompatRoute = {
   translator(body) {
     const id = `resp_${Math.floor(Math.random() * 999999)}`;
     const itemId = `msg_${Math.floor(Math.random() * 999999)}`;
+    const reasoningId = `rs_${Math.floor(Math.random() * 999999)}`;
     let sequence = 0;
     let started = false;
+    let outputIndex = 0;
+    let thinking = '';
+    let reasoningOpen = false;
+    let messageOpen = false;
     let text = '';
     let toolCalls: Body[] | undefined;
     const event = (type: string, data: Body) => named(type, { ...data, type, sequence_number: sequence++ });
+    const closeReasoning = () => {
+      if (!reasoningOpen) return '';
+      reasoningOpen = false;
+      const out =
+        event('response.reasoning_summary_text.done', {
+          item_id: reasoningId,
+          output_index: outputIndex,
+          summary_index: 0,
+          text: thinking,
+        }) +
+        event('response.output_item.done', { output_index: outputIndex, item: reasoningItem(reasoningId, thinking) });
+      outputIndex++;
+      return out;
+    };
+    const openMessage = () => {
+      if (messageOpen) return '';
+      messageOpen = true;
+      return (
+        event('response.output_item.added', {
+          output_index: outputIndex,
+          item: { id: itemId, type: 'message', status: 'in_progress', role: 'assistant', content: [] },
+        }) +
+        event('response.content_part.added', {
+          item_id: itemId,
+          output_index: outputIndex,
+          content_index: 0,
+          part: { type: 'output_text', text: '', annotations: [], logprobs: [] },
+        })
+      );
+    };
     return {
       line(native) {
         let out = '';
@@ -490,39 +553,48 @@ const responses: CompatRoute = {
           started = true;
           out += event('response.created', { response: responseObject(body, id, 'in_progress', [], null) });
           out += event('response.in_progress', { response: responseObject(body, id, 'in_progress', [], null) });
-          out += event('response.output_item.added', {
-            output_index: 0,
-            item: { id: itemId, type: 'message', status: 'in_progress', role: 'assistant', content: [] },
-          });
-          out += event('response.content_part.added', {
-            item_id: itemId,
-            output_index: 0,
-            content_index: 0,
-            part: { type: 'output_text', text: '', annotations: [], logprobs: [] },
+        }
+        const thought = native.message?.thinking ?? '';
+        if (thought !== '') {
+          if (thinking === '') {
+            reasoningOpen = true;
+            out += event('response.output_item.added', {
+              output_index: outputIndex,
+              item: { id: reasoningId, type: 'reasoning', summary: [] },
+            });
+          }
+          thinking += thought;
+          out += event('response.reasoning_summary_text.delta', {
+            item_id: reasoningId,
+            output_index: outputIndex,
+            summary_index: 0,
+            delta: thought,
           });
         }
         const delta = native.message?.content ?? '';
         if (Array.isArray(native.message?.tool_calls)) toolCalls = [...(toolCalls ?? []), ...native.message.tool_calls];
         if (delta !== '') {
+          out += closeReasoning() + openMessage();
           text += delta;
           out += event('response.output_text.delta', {
             item_id: itemId,
-            output_index: 0,
+            output_index: outputIndex,
             content_index: 0,
             delta,
             logprobs: [],
           });
         }
         if (native.done === true) {
+          out += closeReasoning() + openMessage();
           out += event('response.output_text.done', {
             item_id: itemId,
-            output_index: 0,
+            output_index: outputIndex,
             content_index: 0,
             text,
             logprobs: [],
           });
-          const output = responsesOutput(itemId, text, toolCalls, 'completed');
-          out += event('response.output_item.done', { output_index: 0, item: output[0] });
+          const output = responsesOutput(itemId, text, toolCalls, 'completed', { id: reasoningId, text: thinking });
+          out += event('response.output_item.done', { output_index: outputIndex, item: output[output.length - 1] });
           out += event('response.completed', {
             response: responseObject(body, id, 'completed', output, responsesUsage(native)),
           });
@@ -530,7 +602,10 @@ const responses: CompatRoute = {
         return out;
       },
       whole(native) {
-        const output = responsesOutput(itemId, native.message?.content ?? '', native.message?.tool_calls, 'completed');
+        const output = responsesOutput(itemId, native.message?.content ?? '', native.message?.tool_calls, 'completed', {
+          id: `rs_${id}`,
+          text: native.message?.thinking ?? '',
+        });
         return `${JSON.stringify(responseObject(body, id, 'completed', output, responsesUsage(native)))}\n`;
       },
       error: openAiError,

@@ -107,17 +107,33 @@ function inputMessages(input: unknown): InputMessage[] {
   }
   if (!Array.isArray(input)) return [];
   const messages: InputMessage[] = [];
+  // A reasoning item sent back belongs to the assistant turn that follows it (as Ollama reads it).
+  let reasoning: MessagePart[] = [];
+  const assistant = (parts: MessagePart[]) => {
+    messages.push({ role: 'assistant', parts: [...reasoning, ...parts] });
+    reasoning = [];
+  };
   for (const item of input) {
     if (!isObject(item)) continue;
     const type = item.type ?? (item.role !== undefined ? 'message' : undefined);
-    if (type === 'message')
+    if (type === 'reasoning') reasoning.push(...reasoningParts(item));
+    else if (type === 'message' && item.role === 'assistant') assistant(messageParts(item.content));
+    else if (type === 'message')
       messages.push({ role: typeof item.role === 'string' ? item.role : 'user', parts: messageParts(item.content) });
-    else if (type === 'function_call')
-      messages.push({ role: 'assistant', parts: [toolCallPart(item.call_id, item.name, item.arguments)] });
+    else if (type === 'function_call') assistant([toolCallPart(item.call_id, item.name, item.arguments)]);
     else if (type === 'function_call_output')
       messages.push({ role: 'tool', parts: [toolResponsePart(item.call_id, item.output)] });
   }
+  if (reasoning.length > 0) assistant([]);
   return messages;
+}
+
+/** The summary texts only: `encrypted_content` is opaque to OpenAI's clients (Ollama's is the same text again). */
+function reasoningParts(item: Loose): MessagePart[] {
+  const parts: MessagePart[] = [];
+  if (Array.isArray(item.summary))
+    for (const part of item.summary) if (isObject(part)) pushText(parts, 'reasoning', part.text);
+  return parts;
 }
 
 function messageParts(content: unknown): MessagePart[] {
@@ -138,8 +154,8 @@ function outputMessage(output: unknown, summary: ResponseSummary | undefined, fa
   const parts: MessagePart[] = [];
   for (const item of Array.isArray(output) ? output : []) {
     if (!isObject(item)) continue;
-    if (item.type === 'reasoning' && Array.isArray(item.summary)) {
-      for (const part of item.summary) if (isObject(part)) pushText(parts, 'reasoning', part.text);
+    if (item.type === 'reasoning') {
+      parts.push(...reasoningParts(item));
     } else if (item.type === 'message') {
       parts.push(...messageParts(item.content));
     } else if (item.type === 'function_call') {
