@@ -39,7 +39,8 @@ afterAll(async () => {
 async function runNode(args: string[], env: Record<string, string> = {}): Promise<ChildOutput> {
   const { stdout } = await run(process.execPath, args, {
     cwd: fixtures,
-    env: { ...process.env, OLLAMA_DOUBLE_URL: double.url, NODE_OPTIONS: '', ...env },
+    // NODE_PATH: pnpm's bin shims set one that reaches every hoisted package, hiding what the fixtures resolve.
+    env: { ...process.env, OLLAMA_DOUBLE_URL: double.url, NODE_OPTIONS: '', NODE_PATH: '', ...env },
     timeout: 20_000,
   });
   const line = (prefix: string) =>

@@ -49,7 +49,8 @@ interface Running {
 function cleanEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !/^(OTEL_|OLLAMA_|NODE_OPTIONS$|VITEST)/.test(key)) env[key] = value;
+    // NODE_PATH: pnpm's bin shims set one that reaches every hoisted package, hiding what an install resolves.
+    if (value !== undefined && !/^(OTEL_|OLLAMA_|NODE_OPTIONS$|NODE_PATH$|VITEST)/.test(key)) env[key] = value;
   }
   return { ...env, OLLAMA_OTEL_HOST_METRICS: 'false', OLLAMA_OTEL_RUNTIME_METRICS: 'false', ...extra };
 }

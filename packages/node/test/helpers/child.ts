@@ -39,7 +39,8 @@ export function cleanEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (value === undefined) continue;
-    if (/^(OTEL_|OLLAMA_|NODE_OPTIONS$|NODE_V8_COVERAGE$|VITEST|APP_)/.test(key)) continue;
+    // NODE_PATH: pnpm's bin shims set one that reaches every hoisted package, hiding what a user's install resolves.
+    if (/^(OTEL_|OLLAMA_|NODE_OPTIONS$|NODE_PATH$|NODE_V8_COVERAGE$|VITEST|APP_)/.test(key)) continue;
     env[key] = value;
   }
   return env;
