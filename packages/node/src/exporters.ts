@@ -4,7 +4,6 @@
  */
 import { diag } from '@opentelemetry/api';
 import { getNumberFromEnv } from '@opentelemetry/core';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import {
   BatchLogRecordProcessor,
   ConsoleLogRecordExporter,
@@ -27,6 +26,7 @@ import type { ResolvedConfig } from './config.js';
 import type { Delivery } from './detached-delegate.js';
 import { ExportLedger } from './export-ledger.js';
 import { type BatchLimits, otlpLogExporter, otlpMetricExporter, otlpTraceExporter } from './otlp-exporters.js';
+import { PrometheusEndpointExporter } from './prometheus-endpoint.js';
 
 export interface Pipelines {
   spanProcessors: SpanProcessor[];
@@ -63,8 +63,9 @@ export function buildPipelines(config: ResolvedConfig): Pipelines {
   for (const name of config.metrics.exporters) {
     guarded(`${name} metric exporter`, () => {
       if (name === 'prometheus') {
-        // Its HTTP server is unref'd: it never keeps the process alive. A port in use is logged through diag.
-        metricReaders.push(new PrometheusExporter(config.metrics.prometheus));
+        // Scrapes never keep the process alive, and shutdown closes their connections. A port in use is logged
+        // through diag.
+        metricReaders.push(new PrometheusEndpointExporter(config.metrics.prometheus));
         return;
       }
       let exporter: PushMetricExporter;

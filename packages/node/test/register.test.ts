@@ -2,6 +2,7 @@
  * Child-process tests of the register entry against the built package: real apps (ESM and CommonJS) call the
  * Ollama test double, and real OTLP receivers (gRPC and HTTP) decode what arrives.
  */
+import { Agent, get } from 'node:http';
 import { join } from 'node:path';
 import { type OllamaDouble, startOllamaDouble } from '@ollama-otel/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -278,6 +279,52 @@ describe('register entry, other exporters and switches', () => {
     expect(result.timedOut).toBe(false);
     expect(result.stdout).toBe(APP_OUTPUT);
     expect(result.code).toBe(0);
+  });
+
+  it('a scraper that keeps scraping does not keep a stopping app alive (a scrape in flight at shutdown)', async () => {
+    const port = await closedPort();
+    const app = spawnNode(['--import', '@ollama-otel/node/register', join(FIXTURES, 'service.mjs')], {
+      env: baseEnv({
+        APP_SIGNAL_HANDLER: 'exit-code',
+        OTEL_TRACES_EXPORTER: 'none',
+        OTEL_LOGS_EXPORTER: 'none',
+        OTEL_METRICS_EXPORTER: 'prometheus',
+        OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
+        OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+      }),
+      timeoutMs: 15_000,
+    });
+    await app.waitForStdout('ready');
+    await fetchWithRetry(`http://127.0.0.1:${port}/metrics`);
+    // Back to back on one keep-alive connection, as Prometheus' connection is: a scrape is nearly always in flight.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    let scrapes = 0;
+    let scraping = true;
+    const scraper = (async () => {
+      while (scraping) {
+        const ok = await new Promise<boolean>((resolve) => {
+          get({ host: '127.0.0.1', port, path: '/metrics', agent }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode === 200));
+            res.on('error', () => resolve(false));
+          }).on('error', () => resolve(false));
+        });
+        if (!ok) break;
+        scrapes++;
+      }
+      scraping = false;
+    })();
+    while (scrapes < 5 && scraping) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(scrapes).toBeGreaterThanOrEqual(5);
+    app.child.kill('SIGTERM');
+    const result = await app.result;
+    scraping = false;
+    await scraper;
+    agent.destroy();
+    expect(result.timedOut, result.stdout + result.stderr).toBe(false);
+    expect(result.stdout).toContain('app: closed');
+    expect(result.code).toBe(7);
+    expect(result.durationMs).toBeLessThan(10_000);
   });
 });
 
