@@ -2,9 +2,8 @@
  * Child-process tests of the register entry against the built package: real apps (ESM and CommonJS) call the
  * Ollama test double, and real OTLP receivers (gRPC and HTTP) decode what arrives.
  */
-import { Agent, get } from 'node:http';
 import { join } from 'node:path';
-import { type OllamaDouble, startOllamaDouble } from '@ollama-otel/testing';
+import { type OllamaDouble, scrapeBackToBack, startOllamaDouble } from '@ollama-otel/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closedPort, FAST_EXPORT_ENV, FIXTURES, runNode, spawnNode } from './helpers/child.js';
 import type { TelemetryStore } from './helpers/otlp.js';
@@ -283,6 +282,8 @@ describe('register entry, other exporters and switches', () => {
 
   it('a scraper that keeps scraping does not keep a stopping app alive (a scrape in flight at shutdown)', async () => {
     const port = await closedPort();
+    // A slow /api/ps makes every scrape slow (the Ollama gauges poll it during the collection): one is in flight.
+    double.script({ path: '/api/ps', times: 1000, fault: { kind: 'slow-headers', delayMs: 100 } });
     const app = spawnNode(['--import', '@ollama-otel/node/register', join(FIXTURES, 'service.mjs')], {
       env: baseEnv({
         APP_SIGNAL_HANDLER: 'exit-code',
@@ -291,36 +292,17 @@ describe('register entry, other exporters and switches', () => {
         OTEL_METRICS_EXPORTER: 'prometheus',
         OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
         OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+        OLLAMA_OTEL_SERVER_METRICS_MIN_INTERVAL: '0',
       }),
       timeoutMs: 15_000,
     });
     await app.waitForStdout('ready');
     await fetchWithRetry(`http://127.0.0.1:${port}/metrics`);
-    // Back to back on one keep-alive connection, as Prometheus' connection is: a scrape is nearly always in flight.
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    let scrapes = 0;
-    let scraping = true;
-    const scraper = (async () => {
-      while (scraping) {
-        const ok = await new Promise<boolean>((resolve) => {
-          get({ host: '127.0.0.1', port, path: '/metrics', agent }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode === 200));
-            res.on('error', () => resolve(false));
-          }).on('error', () => resolve(false));
-        });
-        if (!ok) break;
-        scrapes++;
-      }
-      scraping = false;
-    })();
-    while (scrapes < 5 && scraping) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(scrapes).toBeGreaterThanOrEqual(5);
+    const scraper = scrapeBackToBack(`http://127.0.0.1:${port}/metrics`);
+    await scraper.waitFor(5);
     app.child.kill('SIGTERM');
     const result = await app.result;
-    scraping = false;
-    await scraper;
-    agent.destroy();
+    await scraper.stop();
     expect(result.timedOut, result.stdout + result.stderr).toBe(false);
     expect(result.stdout).toContain('app: closed');
     expect(result.code).toBe(7);

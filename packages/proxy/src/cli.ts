@@ -64,13 +64,25 @@ async function main(): Promise<void> {
     process.stdout.write(`ollama-otel-proxy: ${signal}, draining ${proxy.inFlight} request(s)\n`);
     void (async () => {
       await proxy.close();
-      await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+      await closeMetricsServer(metricsServer);
       await telemetry.shutdown(TELEMETRY_SHUTDOWN_MILLIS);
       process.exit(0);
     })();
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/**
+ * `close()` alone leaves a connection whose scrape is in flight open, and the scraper goes on using it: the
+ * proxy would wait for as long as Prometheus scrapes.
+ */
+function closeMetricsServer(server: Server | undefined): Promise<void> {
+  if (server === undefined) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 function hostPart(address: string): string {

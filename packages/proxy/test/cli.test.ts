@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { type OllamaDouble, startOllamaDouble } from '@ollama-otel/testing';
+import { type OllamaDouble, scrapeBackToBack, startOllamaDouble } from '@ollama-otel/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUESTION } from './setup.js';
 
@@ -211,5 +211,25 @@ describe('command line', () => {
       own.child.kill('SIGINT');
       expect(await own.exited).toBe(0);
     }
+  }, 30_000);
+
+  it('exits on SIGTERM while a scraper keeps scraping its own metrics port (a scrape in flight)', async () => {
+    // A slow /api/ps makes every scrape slow (the Ollama gauges poll it during the collection): one is in flight.
+    double.script({ path: '/api/ps', times: 1000, fault: { kind: 'slow-headers', delayMs: 100 } });
+    const own = await startCli(['--listen', '127.0.0.1:0', '--upstream', double.url, '--metrics', '127.0.0.1:0'], {
+      OTEL_TRACES_EXPORTER: 'none',
+      OTEL_METRICS_EXPORTER: 'none',
+      OTEL_LOGS_EXPORTER: 'none',
+      OLLAMA_OTEL_SERVER_METRICS_MIN_INTERVAL: '0',
+    });
+    const metricsUrl = /metrics: (http:\/\/\S+)\)/.exec(own.output())![1]!;
+    const scraper = scrapeBackToBack(metricsUrl);
+    await scraper.waitFor(5);
+    own.child.kill('SIGTERM');
+    const code = await Promise.race([own.exited, new Promise((resolve) => setTimeout(() => resolve('running'), 8000))]);
+    if (code === 'running') own.child.kill('SIGKILL');
+    await scraper.stop();
+    double.reset();
+    expect(code, own.output()).toBe(0);
   }, 30_000);
 });
