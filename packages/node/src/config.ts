@@ -60,6 +60,7 @@ export interface ResolvedConfig {
   logs: { exporters: Exclude<LogsExporterName, 'none'>[]; otlp: ResolvedOtlp };
   httpInstrumentation: boolean;
   hostMetrics: boolean;
+  hostNetworkMetrics: boolean;
   runtimeMetrics: boolean;
   serverMetrics: ResolvedServerMetrics | undefined;
   gracefulShutdown: boolean;
@@ -176,6 +177,7 @@ export function resolveConfig(options: TelemetryOptions = {}, env: Env = process
       read.boolean('OLLAMA_OTEL_HOST_METRICS') ??
       instrumentationToggles.enabled('host-metrics') ??
       true,
+    hostNetworkMetrics: options.hostNetworkMetrics ?? read.boolean('OLLAMA_OTEL_HOST_NETWORK_METRICS') ?? false,
     runtimeMetrics:
       options.runtimeMetrics ??
       read.boolean('OLLAMA_OTEL_RUNTIME_METRICS') ??

@@ -50,9 +50,15 @@ export function buildInstrumentations(options: TelemetryOptions, config: Resolve
     () => new OllamaInstrumentation(ollamaConfig(options, config)),
   );
   add(config.httpInstrumentation, HTTP, 'the HTTP instrumentation', () => new HttpInstrumentation());
-  add(config.hostMetrics, HOST_METRICS, 'host metrics', () => new HostMetricsInstrumentation());
+  add(config.hostMetrics, HOST_METRICS, 'host metrics', () => new HostMetricsInstrumentation(hostMetricGroups(config)));
   add(config.runtimeMetrics, RUNTIME_NODE, 'runtime metrics', () => new RuntimeNodeInstrumentation());
   return [...ours, ...theirs];
+}
+
+/** Every group but `system.network` unless asked for: reading it blocks the event loop (see `hostNetworkMetrics`). */
+function hostMetricGroups(config: ResolvedConfig): { metricGroups?: string[] } {
+  if (config.hostNetworkMetrics) return {};
+  return { metricGroups: ['system.cpu', 'system.memory', 'process.cpu', 'process.memory'] };
 }
 
 /** `OLLAMA_OTEL_PROPAGATE_CONTEXT` applies unless the code set `propagateContext`. */

@@ -124,8 +124,14 @@ export interface TelemetryOptions {
    * your service handles are the parents of its Ollama spans. Default `OLLAMA_OTEL_HTTP_INSTRUMENTATION`, else true.
    */
   httpInstrumentation?: boolean;
-  /** Host metrics (CPU, memory, network). Default `OLLAMA_OTEL_HOST_METRICS`, else true. */
+  /** Host metrics (CPU and memory of the host and the process). Default `OLLAMA_OTEL_HOST_METRICS`, else true. */
   hostMetrics?: boolean;
+  /**
+   * Also the host's network metrics (`system.network.*`). Off by default: to read them, the statistics library
+   * runs `ip route` synchronously on every collection, which blocks the event loop for 10 to 30 ms each time (each
+   * scrape, with the Prometheus exporter). Default `OLLAMA_OTEL_HOST_NETWORK_METRICS`, else false.
+   */
+  hostNetworkMetrics?: boolean;
   /** Node.js runtime metrics (event loop, GC, heap). Default `OLLAMA_OTEL_RUNTIME_METRICS`, else true. */
   runtimeMetrics?: boolean;
   /** Ollama server gauges; `false` turns them off. */

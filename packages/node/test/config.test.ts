@@ -22,6 +22,7 @@ describe('resolveConfig: defaults', () => {
     expect(config.metrics.timeoutMillis).toBe(30_000);
     expect(config.metrics.prometheus).toEqual({ host: 'localhost', port: 9464 });
     expect(config.hostMetrics).toBe(true);
+    expect(config.hostNetworkMetrics).toBe(false);
     expect(config.runtimeMetrics).toBe(true);
     expect(config.ollamaInstrumentation).toBe(true);
     expect(config.propagateContext).toBeUndefined(); // the instrumentation's default

@@ -98,6 +98,22 @@ describe('register entry, OTLP/gRPC (the default)', () => {
     ]) {
       expect(grpc.store.metric(name), name).toBeDefined();
     }
+    // Reading the network group blocks the event loop: it is opt-in.
+    expect(grpc.store.metric('system.network.io')).toBeUndefined();
+  });
+
+  it('OLLAMA_OTEL_HOST_NETWORK_METRICS=true adds the host network metrics', async () => {
+    const result = await runNode(['--import', '@ollama-otel/node/register', join(FIXTURES, 'app.mjs')], {
+      env: baseEnv({
+        OTEL_EXPORTER_OTLP_ENDPOINT: grpc.endpoint,
+        OTEL_METRIC_EXPORT_INTERVAL: '5000',
+        OLLAMA_OTEL_HOST_NETWORK_METRICS: 'true',
+      }),
+    });
+    expect(result.code).toBe(0);
+    for (const name of ['system.network.io', 'system.network.errors', 'system.cpu.time']) {
+      expect(grpc.store.metric(name), name).toBeDefined();
+    }
   });
 
   it('instruments streams and the default instance, ending an abandoned stream span', async () => {
