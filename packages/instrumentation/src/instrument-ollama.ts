@@ -19,7 +19,7 @@ import {
 import { watchApplicationCopies } from './application-copies.js';
 import { ClientPatcher } from './client-patcher.js';
 import { guardedDiag } from './core/diag.js';
-import type { TelemetryHost } from './core/host.js';
+import { metricModelNamesOf, type TelemetryHost } from './core/host.js';
 import { GenAiInstruments } from './core/metrics.js';
 import { resolveSettings } from './core/settings.js';
 import { describeTarget, findClientPrototype } from './targets.js';
@@ -118,6 +118,7 @@ function telemetryHost(
     logger,
     diag: log,
     settings,
+    modelNames: metricModelNamesOf(() => settings),
     get instruments() {
       const provider = meterProvider ?? metrics.getMeterProvider();
       if (instruments === undefined || provider !== instrumentsFor) {

@@ -5,7 +5,7 @@ import {
 } from '@opentelemetry/instrumentation';
 import { ClientPatcher } from './client-patcher.js';
 import { guardedDiag } from './core/diag.js';
-import type { TelemetryHost } from './core/host.js';
+import { metricModelNamesOf, type TelemetryHost } from './core/host.js';
 import { GenAiInstruments } from './core/metrics.js';
 import { resolveSettings, type Settings } from './core/settings.js';
 import type { OllamaInstrumentationConfig } from './types.js';
@@ -68,7 +68,7 @@ export class OllamaInstrumentation extends InstrumentationBase<OllamaInstrumenta
     const self = this;
     const diag = guardedDiag(this._diag);
     let resolved: { config: OllamaInstrumentationConfig; settings: Settings } | undefined;
-    return {
+    const host: TelemetryHost = {
       get tracer() {
         return self.tracer;
       },
@@ -84,6 +84,8 @@ export class OllamaInstrumentation extends InstrumentationBase<OllamaInstrumenta
         if (resolved?.config !== config) resolved = { config, settings: resolveSettings(config, diag) };
         return resolved.settings;
       },
+      modelNames: metricModelNamesOf(() => host.settings),
     };
+    return host;
   }
 }

@@ -24,8 +24,9 @@ export {
 } from './core/errors.js';
 export type { ContentSource, GenAiFormat, ResponseSummary, ServerTimings } from './core/format.js';
 export { createTelemetryHost, type TelemetryHost, type TelemetryHostOptions } from './core/host.js';
+export { MetricModelNames, MODEL_NAME_OVERFLOW_VALUE } from './core/model-names.js';
 export { CallObservation, type GenAiCallInit, type ManagementCallInit } from './core/observation.js';
-export { REDACTED, scrub } from './core/scrub.js';
+export { REDACTED, scrub, scrubHeaderValue } from './core/scrub.js';
 export * from './core/semconv.js';
 export {
   OLLAMA_CHAT_FORMAT,

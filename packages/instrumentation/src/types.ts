@@ -34,6 +34,14 @@ export interface OllamaInstrumentationConfig extends InstrumentationConfig {
    */
   maxContentLength?: number;
   /**
+   * Model names are chosen by whoever calls (an app may pass its users' choice through), so on metrics they are
+   * bounded: names listed here are always recorded as they are, and so are the first `maxUnlistedModelNames` other
+   * distinct names; every later one is recorded as `_OTHER`. Spans always carry the real name.
+   */
+  metricModelNames?: string[];
+  /** See `metricModelNames`. Default 100; 0 records every unlisted name as `_OTHER`. */
+  maxUnlistedModelNames?: number;
+  /**
    * Rewrites or redacts captured content before it is recorded. Receives a copy of the content (semconv message
    * shapes) and the span; return the content to record, or nothing to record the (possibly modified) copy.
    * If it throws, no content is recorded for that call.

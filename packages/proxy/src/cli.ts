@@ -38,6 +38,15 @@ async function main(): Promise<void> {
     maxBodyBytes: config.maxBodyBytes,
     injectUsage: config.injectUsage,
     gracePeriodMillis: config.gracePeriodMillis,
+    drainDelayMillis: config.drainDelayMillis,
+    headersTimeoutMillis: config.headersTimeoutMillis,
+    bodyIdleTimeoutMillis: config.bodyIdleTimeoutMillis,
+    keepAliveTimeoutMillis: config.keepAliveTimeoutMillis,
+    upstreamHeadersTimeoutMillis: config.upstreamHeadersTimeoutMillis,
+    upstreamBodyIdleTimeoutMillis: config.upstreamBodyIdleTimeoutMillis,
+    maxConnections: config.maxConnections,
+    models: config.models,
+    maxUnlistedModels: config.maxUnlistedModels,
   });
   let metricsServer: Server | undefined;
   let metricsAt = onListener === undefined ? 'off' : `${proxy.url}/metrics`;

@@ -2,7 +2,19 @@
  * The command line and its environment variables. Every flag has a variable; a flag wins over its variable.
  * Invalid values are errors with a message that says what is expected (the CLI prints it and exits 2).
  */
-import { DEFAULT_GRACE_PERIOD_MILLIS, DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT } from './server.js';
+import {
+  DEFAULT_BODY_IDLE_TIMEOUT_MILLIS,
+  DEFAULT_DRAIN_DELAY_MILLIS,
+  DEFAULT_GRACE_PERIOD_MILLIS,
+  DEFAULT_HEADERS_TIMEOUT_MILLIS,
+  DEFAULT_HOST,
+  DEFAULT_KEEP_ALIVE_TIMEOUT_MILLIS,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_UNLISTED_MODELS,
+  DEFAULT_PORT,
+  DEFAULT_UPSTREAM_BODY_IDLE_TIMEOUT_MILLIS,
+  DEFAULT_UPSTREAM_HEADERS_TIMEOUT_MILLIS,
+} from './server.js';
 import { DEFAULT_UPSTREAM } from './upstream.js';
 
 export type MetricsMode = { kind: 'listener' } | { kind: 'off' } | { kind: 'own'; host: string; port: number };
@@ -15,6 +27,16 @@ export interface CliConfig {
   gracePeriodMillis: number;
   maxBodyBytes: number;
   injectUsage: boolean;
+  drainDelayMillis: number;
+  headersTimeoutMillis: number;
+  bodyIdleTimeoutMillis: number;
+  keepAliveTimeoutMillis: number;
+  upstreamHeadersTimeoutMillis: number;
+  upstreamBodyIdleTimeoutMillis: number;
+  /** `undefined`: derived from the descriptor limit. */
+  maxConnections: number | undefined;
+  models: string[];
+  maxUnlistedModels: number;
   help: boolean;
   version: boolean;
 }
@@ -55,6 +77,60 @@ export const FLAGS: readonly Flag[] = [
     env: 'OLLAMA_OTEL_PROXY_GRACE_PERIOD',
     value: 'DURATION',
     help: `On SIGTERM/SIGINT, how long in-flight requests may finish (e.g. 30s, 500ms). Default ${DEFAULT_GRACE_PERIOD_MILLIS / 1000}s.`,
+  },
+  {
+    name: 'drain-delay',
+    env: 'OLLAMA_OTEL_PROXY_DRAIN_DELAY',
+    value: 'DURATION',
+    help: `On SIGTERM, how long to keep accepting connections (answering each, then closing it) while /healthz answers 503, before draining: the time a load balancer or Kubernetes takes to stop sending traffic (e.g. 5s). Default ${seconds(DEFAULT_DRAIN_DELAY_MILLIS)}.`,
+  },
+  {
+    name: 'header-timeout',
+    env: 'OLLAMA_OTEL_PROXY_HEADER_TIMEOUT',
+    value: 'DURATION',
+    help: `A client must send its whole request head within this, or gets 408 and is disconnected. Default ${seconds(DEFAULT_HEADERS_TIMEOUT_MILLIS)}.`,
+  },
+  {
+    name: 'body-timeout',
+    env: 'OLLAMA_OTEL_PROXY_BODY_TIMEOUT',
+    value: 'DURATION',
+    help: `Longest pause between two pieces of a request body (then 408). Default ${seconds(DEFAULT_BODY_IDLE_TIMEOUT_MILLIS)}; 0 for none.`,
+  },
+  {
+    name: 'keep-alive-timeout',
+    env: 'OLLAMA_OTEL_PROXY_KEEP_ALIVE_TIMEOUT',
+    value: 'DURATION',
+    help: `An idle kept-alive client connection is closed after this. Default ${seconds(DEFAULT_KEEP_ALIVE_TIMEOUT_MILLIS)} (longer than the usual 60s of load balancers in front).`,
+  },
+  {
+    name: 'upstream-header-timeout',
+    env: 'OLLAMA_OTEL_PROXY_UPSTREAM_HEADER_TIMEOUT',
+    value: 'DURATION',
+    help: `Ollama must start its answer within this, or the client gets 504. A cold model load takes minutes and a non-streamed answer starts only when complete. Default ${seconds(DEFAULT_UPSTREAM_HEADERS_TIMEOUT_MILLIS)}; 0 for none.`,
+  },
+  {
+    name: 'upstream-body-timeout',
+    env: 'OLLAMA_OTEL_PROXY_UPSTREAM_BODY_TIMEOUT',
+    value: 'DURATION',
+    help: `Longest pause between two chunks of Ollama's answer; then the client's response is cut. Default ${seconds(DEFAULT_UPSTREAM_BODY_IDLE_TIMEOUT_MILLIS)}; 0 for none.`,
+  },
+  {
+    name: 'max-connections',
+    env: 'OLLAMA_OTEL_PROXY_MAX_CONNECTIONS',
+    value: 'N',
+    help: 'Client connections open at once; one more is answered 503 at once. Default: half the descriptor limit (ulimit -n) less 64, at most 8192.',
+  },
+  {
+    name: 'models',
+    env: 'OLLAMA_OTEL_PROXY_MODELS',
+    value: 'NAME,NAME...',
+    help: 'Model names always recorded as they are on metrics, besides those Ollama lists (/api/tags, refreshed every minute).',
+  },
+  {
+    name: 'max-unlisted-models',
+    env: 'OLLAMA_OTEL_PROXY_MAX_UNLISTED_MODELS',
+    value: 'N',
+    help: `How many other distinct model names (typos, made-up names) are recorded as they are on metrics; later ones are recorded as _OTHER. Default ${DEFAULT_MAX_UNLISTED_MODELS}.`,
   },
   {
     name: 'max-body-size',
@@ -116,6 +192,35 @@ export function parseCli(argv: readonly string[], env: Env): CliConfig {
     upstream: read('upstream') ?? nonEmpty(env.OLLAMA_HOST) ?? DEFAULT_UPSTREAM,
     metrics: parseMetrics(read('metrics')),
     gracePeriodMillis: parseDuration(read('grace-period'), DEFAULT_GRACE_PERIOD_MILLIS),
+    drainDelayMillis: parseDuration(read('drain-delay'), DEFAULT_DRAIN_DELAY_MILLIS, '--drain-delay'),
+    headersTimeoutMillis: parseDuration(read('header-timeout'), DEFAULT_HEADERS_TIMEOUT_MILLIS, '--header-timeout'),
+    bodyIdleTimeoutMillis: parseDuration(read('body-timeout'), DEFAULT_BODY_IDLE_TIMEOUT_MILLIS, '--body-timeout'),
+    keepAliveTimeoutMillis: parseDuration(
+      read('keep-alive-timeout'),
+      DEFAULT_KEEP_ALIVE_TIMEOUT_MILLIS,
+      '--keep-alive-timeout',
+    ),
+    upstreamHeadersTimeoutMillis: parseDuration(
+      read('upstream-header-timeout'),
+      DEFAULT_UPSTREAM_HEADERS_TIMEOUT_MILLIS,
+      '--upstream-header-timeout',
+    ),
+    upstreamBodyIdleTimeoutMillis: parseDuration(
+      read('upstream-body-timeout'),
+      DEFAULT_UPSTREAM_BODY_IDLE_TIMEOUT_MILLIS,
+      '--upstream-body-timeout',
+    ),
+    maxConnections: parseCount(read('max-connections'), undefined, '--max-connections', 1),
+    models: (read('models') ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== ''),
+    maxUnlistedModels: parseCount(
+      read('max-unlisted-models'),
+      DEFAULT_MAX_UNLISTED_MODELS,
+      '--max-unlisted-models',
+      0,
+    ) as number,
     maxBodyBytes: parseSize(read('max-body-size'), DEFAULT_MAX_BODY_BYTES),
     injectUsage: parseBoolean(read('inject-usage'), true, '--inject-usage'),
     help,
@@ -154,11 +259,10 @@ function parseMetrics(value: string | undefined): MetricsMode {
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/i;
 
 /** `30s`, `500ms`, `2m`; a bare number is seconds. */
-export function parseDuration(value: string | undefined, fallback: number): number {
+export function parseDuration(value: string | undefined, fallback: number, what = '--grace-period'): number {
   if (value === undefined) return fallback;
   const match = DURATION.exec(value);
-  if (match === null)
-    throw new ConfigError(`--grace-period: invalid duration ${JSON.stringify(value)} (e.g. 30s, 500ms)`);
+  if (match === null) throw new ConfigError(`${what}: invalid duration ${JSON.stringify(value)} (e.g. 30s, 500ms)`);
   const amount = Number(match[1]);
   const unit = (match[2] ?? 's').toLowerCase();
   return Math.round(amount * (unit === 'ms' ? 1 : unit === 'm' ? 60_000 : 1000));
@@ -186,6 +290,24 @@ export function parseSize(value: string | undefined, fallback: number): number {
   const bytes = Math.floor(Number(match[1]) * (SIZE_UNITS[(match[2] ?? 'b').toLowerCase()] as number));
   if (bytes < 1) throw new ConfigError('--max-body-size: must be at least 1 byte');
   return bytes;
+}
+
+function parseCount<T extends number | undefined>(
+  value: string | undefined,
+  fallback: T,
+  what: string,
+  min: number,
+): number | T {
+  if (value === undefined) return fallback;
+  const count = Number(value);
+  if (!/^\d+$/.test(value) || count < min) {
+    throw new ConfigError(`${what}: expected a whole number >= ${min}, got ${JSON.stringify(value)}`);
+  }
+  return count;
+}
+
+function seconds(millis: number): string {
+  return millis % 60_000 === 0 && millis > 0 ? `${millis / 60_000}m` : `${millis / 1000}s`;
 }
 
 function parseBoolean(value: string | undefined, fallback: boolean, what: string): boolean {

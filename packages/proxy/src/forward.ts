@@ -1,12 +1,16 @@
 /*
- * One proxied exchange. Bytes go to the client as they arrive from Ollama; a slow client pauses the upstream
- * read (backpressure); telemetry reads each chunk only after it was handed to the client. A client that goes away
- * aborts the upstream request, so Ollama stops generating. A connection Ollama cuts reaches the client cut the
- * same way; an upstream that cannot be reached is a 502 in Ollama's `{"error": "..."}` shape.
+ * One proxied exchange, on undici's connection pool (see the README's design notes for why undici). Bytes go to
+ * the client as they arrive from Ollama; a slow client pauses the upstream read (backpressure); telemetry reads
+ * each chunk only after it was handed to the client and never decides what the client gets. A client that goes
+ * away aborts the upstream request, so Ollama stops generating. Whatever Ollama sends, only this client is
+ * affected: an answer that is not valid HTTP, or one that does not start in time, is a 502/504 in the shape of
+ * the API the client called; one that breaks off mid-body cuts the client's response the same way.
  */
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
-import { CallObservation, type GenAiFormat, isObject, nonEmptyString } from '@ollama-otel/instrumentation/internal';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CallObservation, isObject, nonEmptyString } from '@ollama-otel/instrumentation/internal';
 import { type Context, propagation } from '@opentelemetry/api';
+import type { Dispatcher } from 'undici';
+import { answerError, type ErrorShape } from './answers.js';
 import type { WireFormat } from './formats/format.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { parseJson } from './ndjson.js';
@@ -18,29 +22,24 @@ import { UsageStripper, withIncludeUsage } from './usage.js';
 
 export interface ExchangeSettings {
   readonly upstream: Upstream;
+  readonly pool: Dispatcher;
   readonly telemetry: ProxyTelemetry;
   readonly maxBodyBytes: number;
   readonly injectUsage: boolean;
+  /** Longest pause between two pieces of the client's request body; 0 for none. */
+  readonly bodyIdleTimeoutMillis: number;
   /** True once the proxy is shutting down: responses then close their connection. */
   readonly draining: () => boolean;
 }
 
-const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
-
-/** What only the proxy answers; the same shape as Ollama's errors. */
-export function answerError(res: ServerResponse, status: number, message: string, close = false): void {
-  if (res.headersSent || res.destroyed) {
-    res.destroy();
-    return;
-  }
-  const body = JSON.stringify({ error: message });
-  const headers: Record<string, string | number> = {
-    'content-type': JSON_CONTENT_TYPE,
-    'content-length': Buffer.byteLength(body),
-  };
-  if (close) headers.connection = 'close';
-  res.writeHead(status, headers);
-  res.end(body);
+/** The client's request, as the listener accepted it. */
+export interface ClientRequest {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** The canonical path and query, as Ollama gets them. */
+  readonly path: string;
+  readonly query: string;
+  readonly shape: ErrorShape;
 }
 
 /** The observation of a call, the way its response is read, and what the upstream request must carry. */
@@ -50,34 +49,49 @@ interface CallTelemetry {
   release?: () => void;
 }
 
-export class Exchange {
+/** `error.type` of upstream failures: undici's codes mapped onto the system codes a socket would give. */
+const UPSTREAM_ERROR_CODES: Record<string, string> = {
+  UND_ERR_SOCKET: 'ECONNRESET',
+  UND_ERR_HEADERS_TIMEOUT: 'ETIMEDOUT',
+  UND_ERR_BODY_TIMEOUT: 'ETIMEDOUT',
+  UND_ERR_CONNECT_TIMEOUT: 'ETIMEDOUT',
+};
+
+type UpstreamError = Error & { code?: string };
+
+export class Exchange implements Dispatcher.DispatchHandler {
   private status = 0;
   private errorType: string | undefined;
   private requestBytes = 0;
   private responseBytes = 0;
-  private upstreamRequest: ClientRequest | undefined;
-  private upstreamResponse: IncomingMessage | undefined;
+  private controller: Dispatcher.DispatchController | undefined;
+  private responded = false;
+  /** Ollama's status and headers were passed on: its body follows. */
+  private forwarding = false;
+  private waitingForDrain = false;
   private call: CallTelemetry | undefined;
   private observer: ResponseObserver | undefined;
   private stripper: UsageStripper | undefined;
-  private body: Buffer | undefined;
-  private retried = false;
+  private bodyTimer: ReturnType<typeof setTimeout> | undefined;
   private completed = false;
+  private readonly req: IncomingMessage;
+  private readonly res: ServerResponse;
 
   constructor(
     private readonly settings: ExchangeSettings,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly client: ClientRequest,
     private readonly route: Route,
     private readonly server: ServerRequest,
-    private readonly onComplete: (exchange: Exchange) => void,
+    private readonly whenComplete: (exchange: Exchange) => void,
   ) {
-    res.once('close', () => this.complete());
+    this.req = client.req;
+    this.res = client.res;
+    this.res.once('close', () => this.complete());
   }
 
   start(): void {
     if (this.route.kind === 'pass-through') {
-      this.send(undefined, this.server.context, undefined);
+      this.sendStreamed();
       return;
     }
     void this.readBody().then((body) => {
@@ -89,12 +103,12 @@ export class Exchange {
   abort(reason: string): void {
     this.errorType ??= 'cancelled';
     this.guard(() => this.call?.observation.cancel(reason));
-    this.upstreamRequest?.destroy();
+    this.abortUpstream(reason);
     this.res.destroy();
   }
 
   private async readBody(): Promise<Buffer | undefined> {
-    const { req, res } = this;
+    const { req } = this;
     const limit = this.settings.maxBodyBytes;
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
@@ -103,6 +117,7 @@ export class Exchange {
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    this.watchBody();
     try {
       for await (const chunk of req as AsyncIterable<Buffer>) {
         size += chunk.length;
@@ -113,11 +128,40 @@ export class Exchange {
         chunks.push(chunk);
       }
     } catch {
-      // The client went away while sending; `close` ends the exchange.
+      // The client went away while sending (or was too slow): `close` ends the exchange.
       return undefined;
+    } finally {
+      this.stopWatchingBody();
     }
-    if (res.destroyed) return undefined;
+    if (this.res.destroyed) return undefined;
     return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  }
+
+  /** The body idle timeout: reset by each piece of the body, until it ends. */
+  private watchBody(): void {
+    const idle = this.settings.bodyIdleTimeoutMillis;
+    if (idle <= 0 || this.req.complete) return;
+    const expire = () => this.bodyTimedOut(idle);
+    this.bodyTimer = setTimeout(expire, idle);
+    this.req.on('data', () => this.bodyTimer?.refresh());
+    this.req.once('end', () => this.stopWatchingBody());
+  }
+
+  private stopWatchingBody(): void {
+    if (this.bodyTimer !== undefined) clearTimeout(this.bodyTimer);
+    this.bodyTimer = undefined;
+  }
+
+  private bodyTimedOut(idle: number): void {
+    this.bodyTimer = undefined;
+    this.status = 408;
+    this.errorType = 'timeout';
+    this.abortUpstream('the client stopped sending its request body');
+    answerError(this.res, 408, `request body timeout: nothing received for ${idle} ms (--body-timeout)`, {
+      shape: this.client.shape,
+      close: true,
+    });
+    this.req.destroy();
   }
 
   private tooLarge(): void {
@@ -126,7 +170,7 @@ export class Exchange {
       this.res,
       413,
       `request body too large: the proxy accepts at most ${this.settings.maxBodyBytes} bytes (--max-body-size)`,
-      true,
+      { shape: this.client.shape, close: true },
     );
     this.req.resume();
   }
@@ -149,8 +193,7 @@ export class Exchange {
       route.kind === 'genai' ? this.startGenAi(route, request) : this.startManagement(route, request),
     );
     if (stripZeroUsage !== undefined) this.stripper = new UsageStripper(stripZeroUsage);
-    this.body = sent;
-    this.send(sent, this.call?.observation.context ?? this.server.context, sent.length);
+    this.dispatch(sent, { length: sent.length }, this.call?.observation.context ?? this.server.context);
   }
 
   private startGenAi(route: GenAiRoute, request: unknown): CallTelemetry {
@@ -188,7 +231,7 @@ export class Exchange {
     if (!host.settings.managementSpans) return undefined;
     const body = isObject(request) ? request : {};
     const model = route.modelFromPath
-      ? decodeSegment(pathOf(this.req.url).slice('/v1/models/'.length))
+      ? decodeSegment(this.client.path.slice('/v1/models/'.length))
       : route.modelField === undefined
         ? undefined
         : (nonEmptyString(body[route.modelField]) ?? nonEmptyString(body.name));
@@ -213,123 +256,179 @@ export class Exchange {
     };
   }
 
-  private send(body: Buffer | undefined, traceContext: Context, length: number | undefined): void {
-    const { upstream } = this.settings;
+  /** Pass-through: the request body (on any method) streams up as it arrives, framed as the client framed it. */
+  private sendStreamed(): void {
+    const { req } = this;
+    const length = req.headers['content-length'];
+    const framing =
+      req.headers['transfer-encoding'] !== undefined
+        ? ('chunked' as const)
+        : length !== undefined && Number(length) > 0
+          ? { length: Number(length) }
+          : undefined;
+    if (framing === undefined) {
+      req.resume();
+      this.dispatch(null, undefined, this.server.context);
+      return;
+    }
+    req.on('data', (chunk: Buffer) => {
+      this.requestBytes += chunk.length;
+    });
+    this.watchBody();
+    this.dispatch(req, framing, this.server.context);
+  }
+
+  private dispatch(
+    body: Buffer | IncomingMessage | null,
+    framing: { length: number } | 'chunked' | undefined,
+    traceContext: Context,
+  ): void {
+    const { upstream, pool } = this.settings;
     const { req } = this;
     const headers = upstreamRequestHeaders(
       req.rawHeaders,
-      req.headers,
+      req.headers.connection,
       upstream.hostHeader,
-      length,
-      PROPAGATION_FIELDS(),
+      framing,
+      propagationFields(),
     );
-    this.guard(() => propagation.inject(traceContext, headers));
-    const upstreamRequest = upstream.request({
-      protocol: upstream.protocol,
-      hostname: upstream.hostname,
-      port: upstream.port,
-      method: req.method,
-      path: upstream.basePath + (req.url ?? '/'),
-      headers,
-      agent: upstream.agent,
-      setHost: false,
+    this.guard(() => {
+      const carrier: Record<string, string> = Object.create(null);
+      propagation.inject(traceContext, carrier);
+      for (const name of Object.keys(carrier)) headers.push(name, carrier[name] as string);
     });
-    this.upstreamRequest = upstreamRequest;
-    upstreamRequest.once('response', (response) => this.respond(response));
-    upstreamRequest.once('error', (error) => this.upstreamFailed(upstreamRequest, error));
-    if (body !== undefined) {
-      upstreamRequest.end(body);
-      return;
+    try {
+      pool.dispatch(
+        {
+          path: upstream.basePath + this.client.path + this.client.query,
+          method: req.method as Dispatcher.HttpMethod,
+          headers,
+          body,
+          upgrade: null,
+          blocking: true,
+        },
+        this,
+      );
+    } catch (error) {
+      this.onResponseError(undefined, error as UpstreamError);
     }
-    // Pass-through: the request body streams up as it arrives, with backpressure.
-    req.on('data', (chunk: Buffer) => {
-      this.requestBytes += chunk.length;
-      if (!upstreamRequest.write(chunk)) {
-        req.pause();
-        upstreamRequest.once('drain', () => req.resume());
-      }
-    });
-    req.once('end', () => upstreamRequest.end());
   }
 
-  private respond(response: IncomingMessage): void {
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.completed) controller.abort(new Error('the client went away'));
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    status: number,
+    _headers: Record<string, string | string[] | undefined>,
+  ): void {
+    if (status >= 100 && status < 200 && status !== 101) return; // 100 Continue, 103 Early Hints: not forwarded.
+    this.responded = true;
     const { res } = this;
-    this.upstreamResponse = response;
     if (res.destroyed) {
-      response.destroy();
+      controller.abort(new Error('the client went away'));
       return;
     }
-    const status = response.statusCode ?? 502;
-    this.status = status;
-    const contentType = String(response.headers['content-type'] ?? '');
+    if (status < 200 || status > 599) {
+      this.badResponse(controller, `Ollama answered with an invalid status ${status}`);
+      return;
+    }
+    const rawHeaders = (controller.rawHeaders ?? []) as string[];
+    const contentType = headerValue(rawHeaders, 'content-type');
     const stripper = this.stripper !== undefined && status === 200 && contentType.includes('text/event-stream');
     if (!stripper) this.stripper = undefined;
-    this.observer = this.guard(() => this.call?.observer(status, contentType));
     if (this.settings.draining()) res.shouldKeepAlive = false;
-    res.writeHead(
-      status,
-      response.statusMessage,
-      downstreamResponseHeaders(response.rawHeaders, response.headers, !stripper),
-    );
-    response.on('data', (chunk: Buffer) => this.forward(response, chunk));
-    response.once('end', () => {
-      const rest = this.stripper?.end();
-      res.end(rest);
-      const observer = this.observer;
-      if (observer !== undefined) this.guard(() => observer.end());
-    });
-    response.once('error', (error) => this.upstreamCut(error));
-    response.once('close', () => {
-      if (!response.complete) this.upstreamCut(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
-    });
+    try {
+      res.writeHead(status, downstreamResponseHeaders(rawHeaders.map(String), !stripper));
+    } catch (error) {
+      this.badResponse(controller, `Ollama answered with headers that are not valid HTTP: ${(error as Error).message}`);
+      return;
+    }
+    this.status = status;
+    this.forwarding = true;
+    this.observer = this.guard(() => this.call?.observer(status, contentType));
   }
 
-  private forward(response: IncomingMessage, chunk: Buffer): void {
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.forwarding) return;
     this.responseBytes += chunk.length;
     const { res } = this;
     const out = this.stripper === undefined ? chunk : this.stripper.push(chunk);
-    if (out !== undefined && !res.write(out)) {
-      response.pause();
-      res.once('drain', () => response.resume());
+    if (out !== undefined && !res.write(out) && !this.waitingForDrain) {
+      this.waitingForDrain = true;
+      controller.pause();
+      res.once('drain', () => {
+        this.waitingForDrain = false;
+        controller.resume();
+      });
     }
     const observer = this.observer;
     if (observer !== undefined) this.guard(() => observer.data(chunk));
   }
 
-  /** Before any response: 502, unless a reused keep-alive socket was closed under us (then once more). */
-  private upstreamFailed(request: ClientRequest, error: Error & { code?: string }): void {
-    if (this.upstreamResponse !== undefined) return;
-    if (this.res.destroyed) return;
-    if (request.reusedSocket && error.code === 'ECONNRESET' && !this.retried && this.body !== undefined) {
-      this.retried = true;
-      this.send(this.body, this.call?.observation.context ?? this.server.context, this.body.length);
+  onResponseEnd(): void {
+    if (!this.forwarding) return;
+    const rest = this.stripper?.end();
+    this.res.end(rest);
+    const observer = this.observer;
+    if (observer !== undefined) this.guard(() => observer.end());
+  }
+
+  /** Before the response started: 502 (504 when Ollama did not answer in time); after: the client is cut. */
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: UpstreamError): void {
+    if (this.completed) return;
+    const code = UPSTREAM_ERROR_CODES[error.code ?? ''] ?? error.code;
+    const failure = code === error.code ? error : Object.assign(new Error(error.message), { code });
+    if (this.forwarding) {
+      this.errorType ??= code ?? 'Error';
+      this.guard(() => this.call?.observation.fail(failure));
+      this.res.destroy();
       return;
     }
+    // Already answered by the proxy (an invalid answer, a body timeout), or the client is gone.
+    if (this.res.destroyed || this.res.headersSent) return;
+    const timedOut = error.code === 'UND_ERR_HEADERS_TIMEOUT';
+    this.status = timedOut ? 504 : 502;
+    this.errorType = String(this.status);
+    this.guard(() => this.call?.observation.fail(failure));
+    const message = timedOut
+      ? `Ollama at ${this.settings.upstream.baseUrl} did not start answering in time (--upstream-header-timeout)`
+      : `could not reach Ollama at ${this.settings.upstream.baseUrl}: ${error.message}`;
+    answerError(this.res, this.status, message, { shape: this.client.shape });
+  }
+
+  /** Ollama's answer is not one we can pass on: this client gets a 502, the upstream connection is dropped. */
+  private badResponse(controller: Dispatcher.DispatchController, message: string): void {
+    this.settings.telemetry.diag.warn(`proxy: ${message}`);
+    const error = Object.assign(new Error(message), { code: 'EPROTO' });
     this.status = 502;
     this.errorType = '502';
     this.guard(() => this.call?.observation.fail(error));
-    answerError(this.res, 502, `could not reach Ollama at ${this.settings.upstream.baseUrl}: ${error.message}`);
+    answerError(this.res, 502, message, { shape: this.client.shape });
+    controller.abort(error);
   }
 
-  /** Ollama cut the connection mid-response: so does the proxy (without the terminating chunk). */
-  private upstreamCut(error: Error & { code?: string }): void {
-    if (this.completed || this.res.writableFinished) return;
-    this.errorType ??= error.code ?? 'Error';
-    this.guard(() => this.call?.observation.fail(error));
-    this.res.destroy();
+  private abortUpstream(reason: string): void {
+    const controller = this.controller;
+    if (controller !== undefined && !controller.aborted) controller.abort(new Error(reason));
   }
 
   /** Once, when the client's response is closed: finished, cut by us, or abandoned by the client. */
   private complete(): void {
     if (this.completed) return;
     this.completed = true;
+    this.stopWatchingBody();
     const { res } = this;
     if (!res.writableFinished) {
       // The client went away (or we cut it): stop Ollama's work.
       this.errorType ??= 'cancelled';
       this.guard(() => this.call?.observation.cancel('the client closed the connection'));
-      this.upstreamRequest?.destroy();
-      this.upstreamResponse?.destroy();
+      this.abortUpstream('the client closed the connection');
+    } else if (!this.responded) {
+      // Answered by the proxy itself (413, 408) before Ollama was asked, or while it was.
+      this.abortUpstream('answered by the proxy');
     }
     this.call?.release?.();
     const errorType = this.errorType ?? (this.status >= 500 ? String(this.status) : undefined);
@@ -337,7 +436,7 @@ export class Exchange {
       request: this.requestBytes,
       response: this.responseBytes,
     });
-    this.onComplete(this);
+    this.whenComplete(this);
   }
 
   private guard<T>(work: () => T): T | undefined {
@@ -350,29 +449,30 @@ export class Exchange {
   }
 }
 
-let propagationFields: { key: string; names: ReadonlySet<string> } = { key: '', names: new Set() };
+let propagationFieldsCache: { key: string; names: ReadonlySet<string> } = { key: '', names: new Set() };
 
 /**
  * The header names the global propagator writes (`traceparent`, `tracestate`, `baggage`): the caller's are
  * replaced by ours. None with the no-op propagator (telemetry off): the caller's then pass through untouched.
  */
-function PROPAGATION_FIELDS(): ReadonlySet<string> {
+function propagationFields(): ReadonlySet<string> {
   const fields = propagation.fields();
   const key = fields.join(',');
-  if (key !== propagationFields.key) {
-    propagationFields = { key, names: new Set(fields.map((field) => field.toLowerCase())) };
+  if (key !== propagationFieldsCache.key) {
+    propagationFieldsCache = { key, names: new Set(fields.map((field) => field.toLowerCase())) };
   }
-  return propagationFields.names;
+  return propagationFieldsCache.names;
+}
+
+function headerValue(rawHeaders: readonly unknown[], name: string): string {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (String(rawHeaders[i]).toLowerCase() === name) return String(rawHeaders[i + 1]);
+  }
+  return '';
 }
 
 function openAiModelList(body: unknown): unknown {
   return isObject(body) && Array.isArray(body.data) ? { models: body.data } : body;
-}
-
-export function pathOf(url: string | undefined): string {
-  const raw = url ?? '/';
-  const query = raw.indexOf('?');
-  return query < 0 ? raw : raw.slice(0, query);
 }
 
 function decodeSegment(segment: string): string | undefined {
@@ -382,5 +482,3 @@ function decodeSegment(segment: string): string | undefined {
     return nonEmptyString(segment);
   }
 }
-
-export type { GenAiFormat };

@@ -3,7 +3,6 @@
  * names) stay on their own connection; everything else, credentials included, passes through untouched and is
  * never recorded. The upstream gets its own `Host`, the body's real length, and our trace context.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
 /** Hop-by-hop in every message (RFC 9110 §7.6.1, plus the de-facto `Proxy-Connection` and `Keep-Alive`). */
 const HOP_BY_HOP = new Set([
@@ -21,9 +20,8 @@ const HOP_BY_HOP = new Set([
 /** Request fields the proxy sets itself (or that only make sense on the client's connection). */
 const SET_BY_PROXY = new Set(['host', 'content-length', 'expect']);
 
-/** The lower-cased field names the `Connection` header lists (`Connection: close, X-Foo`). */
-function connectionOptions(headers: IncomingHttpHeaders): Set<string> | undefined {
-  const value = headers.connection;
+/** The lower-cased field names a `Connection` header lists (`Connection: close, X-Foo`). */
+function connectionOptions(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
   const names = new Set<string>();
   for (const name of (Array.isArray(value) ? value.join(',') : value).split(',')) {
@@ -34,29 +32,27 @@ function connectionOptions(headers: IncomingHttpHeaders): Set<string> | undefine
 }
 
 /**
- * What the upstream request carries: the client's end-to-end fields (raw, so repeated fields stay repeated), minus
- * the propagation fields we replace, plus `Host` and `Content-Length` when the body is known.
+ * What the upstream request carries, as flat `[name, value, ...]` pairs in the client's order and spelling (so
+ * repeated fields stay repeated and no field name is ever an object key): the client's end-to-end fields minus
+ * the propagation fields we replace, then `Host` and the body's framing (`Content-Length`, else chunked).
  */
 export function upstreamRequestHeaders(
   rawHeaders: string[],
-  headers: IncomingHttpHeaders,
+  connection: string | string[] | undefined,
   hostHeader: string,
-  bodyLength: number | undefined,
+  framing: { length: number } | 'chunked' | undefined,
   replaced: ReadonlySet<string>,
-): OutgoingHttpHeaders {
-  const listed = connectionOptions(headers);
-  const out: Record<string, string | string[]> = { host: hostHeader };
+): string[] {
+  const listed = connectionOptions(connection);
+  const out: string[] = ['host', hostHeader];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || SET_BY_PROXY.has(lower) || replaced.has(lower) || listed?.has(lower)) continue;
-    const value = rawHeaders[i + 1] as string;
-    const existing = out[lower];
-    if (existing === undefined) out[lower] = value;
-    else out[lower] = Array.isArray(existing) ? [...existing, value] : [existing, value];
+    out.push(name, rawHeaders[i + 1] as string);
   }
-  if (bodyLength !== undefined) out['content-length'] = String(bodyLength);
-  else if (headers['transfer-encoding'] !== undefined) out['transfer-encoding'] = 'chunked';
+  if (framing === 'chunked') out.push('transfer-encoding', 'chunked');
+  else if (framing !== undefined) out.push('content-length', String(framing.length));
   return out;
 }
 
@@ -64,12 +60,12 @@ export function upstreamRequestHeaders(
  * The upstream response's end-to-end fields as `[name, value]` pairs in their original order and spelling, for
  * `writeHead`. `Transfer-Encoding` is left to Node (it re-chunks when there is no `Content-Length`).
  */
-export function downstreamResponseHeaders(
-  rawHeaders: string[],
-  headers: IncomingHttpHeaders,
-  keepLength: boolean,
-): string[] {
-  const listed = connectionOptions(headers);
+export function downstreamResponseHeaders(rawHeaders: readonly string[], keepLength: boolean): string[] {
+  let connection: string[] | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if ((rawHeaders[i] as string).toLowerCase() === 'connection') (connection ??= []).push(rawHeaders[i + 1] as string);
+  }
+  const listed = connectionOptions(connection);
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;

@@ -11,12 +11,15 @@ const MAX_PENDING_LINE = 1024 * 1024;
 export interface LineSink {
   /** One complete line, `\n` excluded; `line` is only valid during the call. */
   line(line: Buffer): void;
+  /** A line longer than the splitter holds ended (it is handed on as an empty line, never parsed). */
+  oversized?(bytes: number): void;
 }
 
 export class LineSplitter {
   private pending: Buffer | undefined;
   /** The line being collected grew too long: its bytes are dropped, its end still counts as a line. */
   private overflowed = false;
+  private overflowedBytes = 0;
 
   constructor(private readonly sink: LineSink) {}
 
@@ -47,15 +50,18 @@ export class LineSplitter {
 
   private emit(line: Buffer): void {
     if (this.overflowed) {
+      this.sink.oversized?.(this.overflowedBytes + line.length);
       this.overflowed = false;
+      this.overflowedBytes = 0;
       line = Buffer.alloc(0);
     }
     this.sink.line(line);
   }
 
   private keep(rest: Buffer): void {
-    if (rest.length > MAX_PENDING_LINE) {
+    if (this.overflowed || rest.length > MAX_PENDING_LINE) {
       this.overflowed = true;
+      this.overflowedBytes += rest.length;
       return;
     }
     // A copy: the chunk it is a view of may be large.

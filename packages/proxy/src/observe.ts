@@ -6,7 +6,11 @@
  * - server-sent events (OpenAI/Anthropic streams): the format's stream reader folds them into a whole response.
  * Each ends its observation exactly once; the observation itself guards every step.
  */
-import type { CallObservation } from '@ollama-otel/instrumentation/internal';
+import {
+  ATTR_OLLAMA_PROXY_PARSE_SKIPPED_BYTES,
+  type CallObservation,
+  EVENT_OLLAMA_PROXY_PARSE_SKIPPED,
+} from '@ollama-otel/instrumentation/internal';
 import { errorBodyMessage } from './formats/common.js';
 import type { StreamReader } from './formats/format.js';
 import { LineSplitter, parseJson } from './ndjson.js';
@@ -73,7 +77,10 @@ export class NdjsonObserver implements ResponseObserver {
     private readonly observation: CallObservation,
     private readonly parseEveryLine: boolean,
   ) {
-    this.lines = new LineSplitter({ line: (line) => this.line(line) });
+    this.lines = new LineSplitter({
+      line: (line) => this.line(line),
+      oversized: (bytes) => recordSkipped(observation, bytes),
+    });
   }
 
   data(chunk: Buffer): void {
@@ -100,12 +107,22 @@ export class NdjsonObserver implements ResponseObserver {
 
 export class SseObserver implements ResponseObserver {
   private readonly events: EventSplitter;
+  private skippedBytes = 0;
 
   constructor(
     private readonly observation: CallObservation,
     private readonly reader: StreamReader | undefined,
   ) {
-    this.events = new EventSplitter({ event: (event) => this.event(event) });
+    this.events = new EventSplitter({
+      event: (event) => this.event(event),
+      oversized: (bytes, ended) => {
+        this.skippedBytes += bytes.length;
+        if (!ended) return;
+        recordSkipped(observation, this.skippedBytes);
+        this.skippedBytes = 0;
+        this.observation.chunk(undefined);
+      },
+    });
   }
 
   data(chunk: Buffer): void {
@@ -136,5 +153,13 @@ export class SseObserver implements ResponseObserver {
       default:
         return;
     }
+  }
+}
+
+/** Telemetry gave up on one oversized event or line: say so on the span (its bytes reached the client). */
+function recordSkipped(observation: CallObservation, bytes: number): void {
+  const { span } = observation;
+  if (span.isRecording()) {
+    span.addEvent(EVENT_OLLAMA_PROXY_PARSE_SKIPPED, { [ATTR_OLLAMA_PROXY_PARSE_SKIPPED_BYTES]: bytes });
   }
 }

@@ -7,7 +7,8 @@
 
 const LF = 0x0a;
 const CR = 0x0d;
-const MAX_PENDING_EVENT = 4 * 1024 * 1024;
+/** Events longer than this are not held whole for parsing. */
+export const MAX_PENDING_EVENT = 4 * 1024 * 1024;
 
 export interface SseEvent {
   /** The `event:` field, when the event has one (Responses and Anthropic streams name every event). */
@@ -20,17 +21,32 @@ export interface SseEvent {
 
 export interface EventSink {
   event(event: SseEvent): void;
+  /**
+   * Bytes of an event longer than the splitter holds, in order, as they arrive (its first bytes, then each
+   * piece up to and including its blank line; `ended` on the last piece). Such an event is never parsed.
+   */
+  oversized?(bytes: Buffer, ended: boolean): void;
 }
 
 export class EventSplitter {
   private pending: Buffer | undefined;
+  /** Inside an oversized event: the last two bytes seen, to find its end across chunk boundaries. */
+  private skipTail: Buffer | undefined;
 
-  constructor(private readonly sink: EventSink) {}
+  constructor(
+    private readonly sink: EventSink,
+    private readonly maxEvent = MAX_PENDING_EVENT,
+  ) {}
 
   push(chunk: Buffer): void {
     let data = chunk;
+    if (this.skipTail !== undefined) {
+      const rest = this.skip(chunk);
+      if (rest === undefined) return;
+      data = rest;
+    }
     if (this.pending !== undefined) {
-      data = Buffer.concat([this.pending, chunk]);
+      data = Buffer.concat([this.pending, data]);
       this.pending = undefined;
     }
     let start = 0;
@@ -42,8 +58,12 @@ export class EventSplitter {
     }
     if (start < data.length) {
       const rest = data.subarray(start);
-      // An event that never ends is not something to hold on to; its bytes were forwarded (or are dropped).
-      this.pending = rest.length > MAX_PENDING_EVENT ? undefined : Buffer.from(rest);
+      if (rest.length > this.maxEvent) {
+        this.skipTail = rest.subarray(-2);
+        this.sink.oversized?.(rest, false);
+      } else {
+        this.pending = Buffer.from(rest);
+      }
     }
   }
 
@@ -51,7 +71,30 @@ export class EventSplitter {
   rest(): Buffer | undefined {
     const rest = this.pending;
     this.pending = undefined;
+    if (this.skipTail !== undefined) {
+      this.skipTail = undefined;
+      this.sink.oversized?.(Buffer.alloc(0), true);
+    }
     return rest;
+  }
+
+  /** Forwards the oversized event's bytes in `chunk`; returns what follows its end, if it ends here. */
+  private skip(chunk: Buffer): Buffer | undefined {
+    const tail = this.skipTail as Buffer;
+    const joined = Buffer.concat([tail, chunk.subarray(0, Math.min(chunk.length, 3))]);
+    let end = eventEnd(joined, 0);
+    if (end >= 0) end -= tail.length;
+    else {
+      end = eventEnd(chunk, 0);
+    }
+    if (end < 0) {
+      this.skipTail = Buffer.from(chunk.length >= 2 ? chunk.subarray(-2) : Buffer.concat([tail, chunk]).subarray(-2));
+      this.sink.oversized?.(chunk, false);
+      return undefined;
+    }
+    this.skipTail = undefined;
+    this.sink.oversized?.(chunk.subarray(0, end), true);
+    return end < chunk.length ? chunk.subarray(end) : undefined;
   }
 }
 

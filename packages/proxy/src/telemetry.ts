@@ -26,6 +26,7 @@ import {
   METRIC_HTTP_SERVER_REQUEST_DURATION,
   METRIC_OLLAMA_PROXY_REQUESTS_ACTIVE,
   scrub,
+  scrubHeaderValue,
   type TelemetryHost,
 } from '@ollama-otel/instrumentation/internal';
 import {
@@ -126,7 +127,7 @@ export class ProxyTelemetry {
       const extra: Attributes = { [ATTR_NETWORK_PROTOCOL_VERSION]: req.httpVersion };
       if (req.socket.remoteAddress !== undefined) extra[ATTR_CLIENT_ADDRESS] = req.socket.remoteAddress;
       const agent = req.headers['user-agent'];
-      if (agent !== undefined) extra[ATTR_USER_AGENT_ORIGINAL] = scrub(agent);
+      if (agent !== undefined) extra[ATTR_USER_AGENT_ORIGINAL] = scrubHeaderValue(agent);
       span.setAttributes(extra);
     }
     this.active.add(1, this.cached(method, undefined, undefined, undefined));
@@ -160,7 +161,7 @@ export class ProxyTelemetry {
 
   /** Counts a GenAI request in flight until the returned function is called. */
   inFlight(operationName: string, model: string | undefined): () => void {
-    const attributes = this.modelAttributes(operationName, model);
+    const attributes = this.modelAttributes(operationName, this.host.modelNames.metricValue(model));
     this.activePerModel.add(1, attributes);
     let done = false;
     return () => {

@@ -1,9 +1,7 @@
 /*
  * The one Ollama server the proxy talks to: parsed once from `--upstream` / `OLLAMA_HOST` (in any form Ollama's
- * own CLI accepts), with its pooled keep-alive agent. The proxy never connects anywhere else.
+ * own CLI accepts). The proxy never connects anywhere else. Errors never quote the value: it may hold a secret.
  */
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { serverAttributes } from '@ollama-otel/instrumentation/internal';
 import type { Attributes } from '@opentelemetry/api';
 
@@ -13,6 +11,8 @@ const OLLAMA_DEFAULT_PORT = 11434;
 export interface Upstream {
   /** `http://host:port[/base]`, without credentials or a trailing slash. */
   readonly baseUrl: string;
+  /** `http://host:port`: what the connection pool connects to. */
+  readonly origin: string;
   readonly protocol: 'http:' | 'https:';
   readonly hostname: string;
   readonly port: number;
@@ -22,8 +22,6 @@ export interface Upstream {
   readonly hostHeader: string;
   /** `server.address`/`server.port` of every GenAI and management span. */
   readonly serverAttributes: Attributes;
-  readonly agent: HttpAgent;
-  readonly request: typeof httpRequest;
 }
 
 /**
@@ -39,16 +37,16 @@ export function parseUpstream(raw: string): Upstream {
   try {
     url = new URL(explicitScheme ? text : `http://${text}`);
   } catch {
-    throw new Error(`invalid upstream ${JSON.stringify(raw)}: expected a URL such as http://127.0.0.1:11434`);
+    throw new Error('invalid upstream: expected a URL such as http://127.0.0.1:11434');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`invalid upstream ${JSON.stringify(raw)}: only http:// and https:// are supported`);
+    throw new Error(`invalid upstream scheme ${JSON.stringify(url.protocol)}: only http:// and https:// are supported`);
   }
   if (url.username !== '' || url.password !== '') {
     throw new Error('invalid upstream: credentials in the URL are not supported (clients send their own headers)');
   }
   if (url.search !== '' || url.hash !== '') {
-    throw new Error(`invalid upstream ${JSON.stringify(raw)}: no query string or fragment allowed`);
+    throw new Error('invalid upstream: no query string or fragment allowed');
   }
   const protocol = url.protocol;
   let hostname = url.hostname;
@@ -59,16 +57,14 @@ export function parseUpstream(raw: string): Upstream {
   const basePath = url.pathname.replace(/\/+$/, '');
   const baseUrl = `${protocol}//${hostname}:${port}${basePath}`;
   const defaultPort = protocol === 'https:' ? 443 : 80;
-  const agentOptions = { keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' as const };
   return Object.freeze({
     baseUrl,
+    origin: `${protocol}//${hostname}:${port}`,
     protocol,
     hostname: hostname.replace(/^\[(.*)\]$/, '$1'),
     port,
     basePath,
     hostHeader: port === defaultPort ? hostname : `${hostname}:${port}`,
     serverAttributes: serverAttributes(baseUrl),
-    agent: protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions),
-    request: protocol === 'https:' ? (httpsRequest as typeof httpRequest) : httpRequest,
   });
 }

@@ -9,6 +9,7 @@ import { ChunkGaps } from './chunk-gaps.js';
 import { ContentCapture } from './content-capture.js';
 import type { GenAiFormat, ResponseSummary } from './format.js';
 import { type GenAiClientMetrics, OutcomeAttributes } from './metrics.js';
+import type { MetricModelNames } from './model-names.js';
 import type { CallDescription, CallRecorder, CallState, GenAiCallInit, Outcome } from './observation.js';
 import { isColdStart, overheadSeconds, recordServerPhases } from './phases.js';
 import {
@@ -22,13 +23,14 @@ import {
 } from './semconv.js';
 
 /** Span name `{operation} {model}` and the sampling-relevant attributes, known before the request is sent. */
-export function describeGenAiCall(init: GenAiCallInit): CallDescription {
+export function describeGenAiCall(init: GenAiCallInit, modelNames: MetricModelNames): CallDescription {
   const model = init.format.requestModel(init.request);
   const common = commonAttributes(init.operationName, model, init.server);
+  const metricModel = modelNames.metricValue(model);
   return {
     spanName: model === undefined ? init.operationName : `${init.operationName} ${model}`,
     spanAttributes: common,
-    metricAttributes: common,
+    metricAttributes: metricModel === model ? common : commonAttributes(init.operationName, metricModel, init.server),
   };
 }
 
@@ -77,7 +79,8 @@ export class GenAiRecorder implements CallRecorder {
     const { host, span, startedAt, metricAttributes } = this.call;
     this.gaps?.flush();
     const summary = outcome.response === undefined ? undefined : this.format.summarize(outcome.response);
-    const attributes = new OutcomeAttributes(metricAttributes, summary?.model, outcome.errorType);
+    const responseModel = host.modelNames.metricValue(summary?.model);
+    const attributes = new OutcomeAttributes(metricAttributes, responseModel, outcome.errorType);
     const recording = span.isRecording();
     const fromResponse = summary === undefined ? undefined : responseAttributes(summary);
     if (summary !== undefined) {

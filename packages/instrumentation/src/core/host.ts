@@ -5,6 +5,7 @@
 import type { DiagLogger, Logger, Meter, Tracer } from '@opentelemetry/api';
 import { guardedDiag } from './diag.js';
 import { GenAiInstruments } from './metrics.js';
+import { MetricModelNames } from './model-names.js';
 import { resolveSettings, type Settings } from './settings.js';
 
 /** Read at call time, so that provider and configuration changes apply to the next call. */
@@ -16,6 +17,8 @@ export interface TelemetryHost {
   readonly diag: DiagLogger;
   /** The resolved configuration; a call keeps the settings it started with. */
   readonly settings: Settings;
+  /** Bounds the model names recorded on metrics; one per host, so the bound holds across calls. */
+  readonly modelNames: MetricModelNames;
 }
 
 export interface TelemetryHostOptions {
@@ -30,11 +33,21 @@ export interface TelemetryHostOptions {
 /** A host with fixed providers and configuration. */
 export function createTelemetryHost(options: TelemetryHostOptions): TelemetryHost {
   const diag = guardedDiag(options.diag);
+  const settings = resolveSettings(options.config, diag);
   return Object.freeze({
     tracer: options.tracer,
     instruments: GenAiInstruments.create(options.meter, diag),
     logger: options.logger,
     diag,
-    settings: resolveSettings(options.config, diag),
+    settings,
+    modelNames: metricModelNamesOf(() => settings),
   });
+}
+
+/** The model-name bound of a host whose settings may change (read on each new name). */
+export function metricModelNamesOf(settings: () => Settings): MetricModelNames {
+  return new MetricModelNames(
+    () => settings().metricModelNames,
+    () => settings().maxUnlistedModelNames,
+  );
 }

@@ -132,7 +132,7 @@ export class CallObservation implements CallState {
   /** Starts the span of a GenAI call under `parent` (default: the active context). */
   static startGenAi(host: TelemetryHost, init: GenAiCallInit, parent: Context = context.active()): CallObservation {
     const settings = host.settings;
-    const description = describeGenAiCall(init);
+    const description = describeGenAiCall(init, host.modelNames);
     const observation = CallObservation.open(host, settings, description, parent, init.method);
     observation.recorder = new GenAiRecorder(observation, init);
     observation.runRequestHook(init.request);

@@ -26,6 +26,16 @@ export function scrub(text: string): string {
   return scrubbed.replace(AUTHORIZATION_VALUE, `$1 ${REDACTED}`);
 }
 
+/** `token=...`, `api_key: ...` anywhere in a header value (user agents are free text, not query strings). */
+const SECRET_FIELD =
+  /(^|[\s(;,])((?:[a-z0-9_-]*[_-])?(?:api[_-]?key|apikey|key|token|secret|password|passwd|pwd|pass|auth|credentials?|signature|sig|session(?:[_-]?id)?))(\s*[=:]\s*)([^\s;,)"'<>]+)/gi;
+
+/** {@link scrub} for free-text header values (`User-Agent`): also `name=secret` outside a query string. */
+export function scrubHeaderValue(text: string): string {
+  const scrubbed = scrub(text);
+  return /[=:]/.test(scrubbed) ? scrubbed.replace(SECRET_FIELD, `$1$2$3${REDACTED}`) : scrubbed;
+}
+
 /** Like {@link scrub}, for values that may not be strings. */
 export function scrubValue<T>(value: T): T {
   return (typeof value === 'string' ? scrub(value) : value) as T;

@@ -173,3 +173,7 @@ export const HTTP_SERVER_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.
 // --- Ollama proxy (ours) ---
 /** Requests the proxy is forwarding to Ollama right now, per operation and requested model (queue visibility). */
 export const METRIC_OLLAMA_PROXY_REQUESTS_ACTIVE = 'ollama.proxy.requests.active' as const;
+
+/** The proxy gave up parsing one oversized SSE event or NDJSON line of a response (its bytes were forwarded). */
+export const EVENT_OLLAMA_PROXY_PARSE_SKIPPED = 'ollama.proxy.parse.skipped' as const;
+export const ATTR_OLLAMA_PROXY_PARSE_SKIPPED_BYTES = 'ollama.proxy.parse.skipped_bytes' as const;

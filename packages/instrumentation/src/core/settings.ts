@@ -12,6 +12,7 @@ import type {
   OllamaRequestHook,
   OllamaResponseHook,
 } from '../types.js';
+import { DEFAULT_MAX_UNLISTED_MODEL_NAMES } from './model-names.js';
 import { SEMCONV_STABILITY_OPT_IN_GEN_AI_LATEST_EXPERIMENTAL } from './semconv.js';
 
 export const ENV_CAPTURE_MESSAGE_CONTENT = 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT';
@@ -50,6 +51,9 @@ export interface Settings {
    * experimental (genai-repo) ones instead of the v1.41 ones.
    */
   readonly genAiLatestExperimental: boolean;
+  /** Model names always recorded as they are on metrics. */
+  readonly metricModelNames: ReadonlySet<string>;
+  readonly maxUnlistedModelNames: number;
 }
 
 export function resolveSettings(configured: unknown, diag: DiagLogger): Settings {
@@ -74,6 +78,10 @@ export function resolveSettings(configured: unknown, diag: DiagLogger): Settings
     responseHook: check(config.responseHook, 'responseHook', isFunction, diag),
     streamIdleTimeoutMs: streamIdleTimeout(config.streamIdleTimeoutMs, diag),
     genAiLatestExperimental: genAiLatestExperimental(readEnv(ENV_SEMCONV_STABILITY_OPT_IN)),
+    metricModelNames: modelNameList(config.metricModelNames, diag),
+    maxUnlistedModelNames:
+      check(config.maxUnlistedModelNames, 'maxUnlistedModelNames', isNonNegativeInteger, diag) ??
+      DEFAULT_MAX_UNLISTED_MODEL_NAMES,
   });
 }
 
@@ -175,6 +183,19 @@ const isNonNegative = Object.assign(
   (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value) && value >= 0,
   { expected: 'a finite number >= 0' },
 );
+const isNonNegativeInteger = Object.assign(
+  (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 0,
+  { expected: 'an integer >= 0' },
+);
+const isStringList = Object.assign(
+  (value: unknown): value is string[] => Array.isArray(value) && value.every((name) => typeof name === 'string'),
+  { expected: 'an array of strings' },
+);
+
+function modelNameList(value: unknown, diag: DiagLogger): ReadonlySet<string> {
+  return new Set(check(value, 'metricModelNames', isStringList, diag) ?? []);
+}
+
 const isPositiveInteger = Object.assign(
   (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value > 0,
   { expected: 'a positive integer' },
