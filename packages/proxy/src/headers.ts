@@ -61,11 +61,11 @@ export function upstreamRequestHeaders(
  * `writeHead`. `Transfer-Encoding` is left to Node (it re-chunks when there is no `Content-Length`).
  */
 export function downstreamResponseHeaders(rawHeaders: readonly string[], keepLength: boolean): string[] {
-  let connection: string[] | undefined;
+  const connection: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if ((rawHeaders[i] as string).toLowerCase() === 'connection') (connection ??= []).push(rawHeaders[i + 1] as string);
+    if ((rawHeaders[i] as string).toLowerCase() === 'connection') connection.push(rawHeaders[i + 1] as string);
   }
-  const listed = connectionOptions(connection);
+  const listed = connectionOptions(connection.length === 0 ? undefined : connection);
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
