@@ -393,9 +393,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.status = timedOut ? 504 : 502;
     this.errorType = String(this.status);
     this.guard(() => this.call?.observation.fail(failure));
+    const at = this.settings.upstream.baseUrl;
     const message = timedOut
-      ? `Ollama at ${this.settings.upstream.baseUrl} did not start answering in time (--upstream-header-timeout)`
-      : `could not reach Ollama at ${this.settings.upstream.baseUrl}: ${error.message}`;
+      ? `Ollama at ${at} did not start answering in time (--upstream-header-timeout)`
+      : error.name === 'HTTPParserError' || error.message === 'bad upgrade'
+        ? `Ollama at ${at} sent an answer that is not valid HTTP: ${error.message}`
+        : `could not reach Ollama at ${at}: ${error.message}`;
     answerError(this.res, this.status, message, { shape: this.client.shape });
   }
 

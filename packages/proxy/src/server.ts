@@ -133,6 +133,9 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
       resolve();
     });
   });
+  // The HTTP server gets its connections from `listener` and never listens itself; its head-timeout checks start
+  // on 'listening' (and stop on close()), so it is told it listens.
+  server.emit('listening');
   knownModels.start();
   const address = listener.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;

@@ -135,7 +135,11 @@ describe('ollama-otel-proxy', () => {
         }),
       }).then((response) => response.text()),
     );
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // SIGTERM once all five are in flight (a fixed delay is not enough on a busy machine).
+    const deadline = Date.now() + 20_000;
+    while (double.requests.filter((r) => r.path === '/v1/chat/completions').length < 5 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     proxy.child.kill('SIGTERM');
     const bodies = await Promise.all(streams);
     for (const body of bodies) expect(body.trimEnd().endsWith('data: [DONE]')).toBe(true);
