@@ -7,6 +7,9 @@
 // generator (keep-alive node:http clients). Arms alternate in rotating order over several rounds; medians of the
 // rounds are reported, with the differences to direct and the ratios on/off, all from this one run. CPU per
 // request is the proxy process's own CPU time (from /proc) divided by the requests it served.
+//
+// BENCH_PROXY_BEFORE=path/to/an/older/dist/esm/cli.js adds that build's two arms ("before, off/on") to the same
+// rotation, and a "vs before" throughput ratio for each of this build's arms: a change's cost, measured in one run.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
@@ -66,26 +69,34 @@ const quiet = {
   OLLAMA_OTEL_SERVER_METRICS: 'false',
 };
 const ready = /listening on (http:\/\/\S+?),/;
-const off = await child(
-  [CLI, '--listen', '127.0.0.1:0', '--upstream', double.url, '--metrics', 'off'],
-  { ...quiet, OTEL_SDK_DISABLED: 'true' },
-  ready,
-);
-const on = await child(
-  [CLI, '--listen', '127.0.0.1:0', '--upstream', double.url],
-  {
-    ...quiet,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-    OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl,
-    OTEL_METRICS_EXPORTER: 'none',
-    OTEL_LOGS_EXPORTER: 'none',
-  },
-  ready,
-);
+/** A proxy CLI with telemetry off and one with it on, as users run it. */
+async function proxyArms(label, cli) {
+  const off = await child(
+    [cli, '--listen', '127.0.0.1:0', '--upstream', double.url, '--metrics', 'off'],
+    { ...quiet, OTEL_SDK_DISABLED: 'true' },
+    ready,
+  );
+  const on = await child(
+    [cli, '--listen', '127.0.0.1:0', '--upstream', double.url],
+    {
+      ...quiet,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl,
+      OTEL_METRICS_EXPORTER: 'none',
+      OTEL_LOGS_EXPORTER: 'none',
+    },
+    ready,
+  );
+  return [
+    { name: `${label}telemetry off`, url: off.url, pid: off.proc.pid, proc: off.proc },
+    { name: `${label}telemetry on`, url: on.url, pid: on.proc.pid, proc: on.proc },
+  ];
+}
+const BEFORE = process.env.BENCH_PROXY_BEFORE;
 const ARMS = [
   { name: 'direct', url: double.url },
-  { name: 'proxy, telemetry off', url: off.url, pid: off.proc.pid },
-  { name: 'proxy, telemetry on', url: on.url, pid: on.proc.pid },
+  ...(await proxyArms('proxy, ', CLI)),
+  ...(BEFORE === undefined ? [] : await proxyArms('before, ', BEFORE)),
 ];
 
 const chatBody = (stream) =>
@@ -178,20 +189,24 @@ for (const workload of WORKLOADS) {
       }),
     );
     const direct = summary.get('direct');
-    const offArm = summary.get('proxy, telemetry off');
     console.log(`\n${workload.name}, ${concurrency} concurrent client(s)`);
     console.log(
-      'arm                     p50     p99   +p50    +p99    TTFB    +TTFB   req/s   vs off  CPU µs/req  vs off',
+      `arm                     p50     p99   +p50    +p99    TTFB    +TTFB   req/s   vs off  CPU µs/req  vs off${BEFORE === undefined ? '' : '  req/s vs before'}`,
     );
     for (const arm of ARMS) {
       const s = summary.get(arm.name);
+      const offArm = summary.get(arm.name.startsWith('before, ') ? 'before, telemetry off' : 'proxy, telemetry off');
+      const before = summary.get(arm.name.replace('proxy, ', 'before, '));
+      const versusBefore =
+        BEFORE !== undefined && arm.name.startsWith('proxy, ') ? `  ${fmt(s.throughput / before.throughput, 2)}` : '';
       const perChunk = workload.stream ? ` (+${fmt(((s.p50 - direct.p50) * 1000) / CHUNKS, 1)} µs/chunk)` : '';
       console.log(
-        `${arm.name.padEnd(22)} ${fmt(s.p50).padStart(7)} ${fmt(s.p99).padStart(7)} ${fmt(s.p50 - direct.p50).padStart(6)} ${fmt(s.p99 - direct.p99).padStart(7)} ${fmt(s.ttfb).padStart(7)} ${fmt(s.ttfb - direct.ttfb).padStart(7)} ${fmt(s.throughput, 0).padStart(7)} ${fmt(s.throughput / offArm.throughput, 2).padStart(7)}  ${fmt(s.cpu, 0).padStart(9)} ${s.cpu === undefined ? '' : fmt(s.cpu / offArm.cpu, 2).padStart(7)}${perChunk}`,
+        `${arm.name.padEnd(22)} ${fmt(s.p50).padStart(7)} ${fmt(s.p99).padStart(7)} ${fmt(s.p50 - direct.p50).padStart(6)} ${fmt(s.p99 - direct.p99).padStart(7)} ${fmt(s.ttfb).padStart(7)} ${fmt(s.ttfb - direct.ttfb).padStart(7)} ${fmt(s.throughput, 0).padStart(7)} ${fmt(s.throughput / offArm.throughput, 2).padStart(7)}  ${fmt(s.cpu, 0).padStart(9)} ${s.cpu === undefined ? '' : fmt(s.cpu / offArm.cpu, 2).padStart(7)}${versusBefore}${perChunk}`,
       );
     }
   }
 }
 
-for (const proc of [on.proc, off.proc, double.proc]) proc.kill('SIGTERM');
+for (const arm of ARMS) arm.proc?.kill('SIGTERM');
+double.proc.kill('SIGTERM');
 sink.close();

@@ -7,6 +7,7 @@
  * the API the client called; one that breaks off mid-body cuts the client's response the same way.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline, type Readable, Transform } from 'node:stream';
 import { CallObservation, isObject, nonEmptyString } from '@ollama-otel/instrumentation/internal';
 import { type Context, propagation } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
@@ -120,6 +121,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.watchBody();
     try {
       for await (const chunk of req as AsyncIterable<Buffer>) {
+        this.bodyTimer?.refresh();
         size += chunk.length;
         if (size > limit) {
           this.tooLarge();
@@ -137,13 +139,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
   }
 
-  /** The body idle timeout: reset by each piece of the body, until it ends. */
+  /** The body idle timeout, reset by each piece of the body, until it ends. */
   private watchBody(): void {
     const idle = this.settings.bodyIdleTimeoutMillis;
     if (idle <= 0 || this.req.complete) return;
-    const expire = () => this.bodyTimedOut(idle);
-    this.bodyTimer = setTimeout(expire, idle);
-    this.req.on('data', () => this.bodyTimer?.refresh());
+    this.bodyTimer = setTimeout(() => this.bodyTimedOut(idle), idle);
     this.req.once('end', () => this.stopWatchingBody());
   }
 
@@ -271,15 +271,21 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.dispatch(null, undefined, this.server.context);
       return;
     }
-    req.on('data', (chunk: Buffer) => {
-      this.requestBytes += chunk.length;
+    // Counted (and the idle timer reset) on the way through; undici reads the body when its socket is ready.
+    const counted = new Transform({
+      transform: (chunk: Buffer, _encoding, done) => {
+        this.requestBytes += chunk.length;
+        this.bodyTimer?.refresh();
+        done(null, chunk);
+      },
     });
+    pipeline(req, counted, () => {});
     this.watchBody();
-    this.dispatch(req, framing, this.server.context);
+    this.dispatch(counted, framing, this.server.context);
   }
 
   private dispatch(
-    body: Buffer | IncomingMessage | null,
+    body: Buffer | Readable | null,
     framing: { length: number } | 'chunked' | undefined,
     traceContext: Context,
   ): void {

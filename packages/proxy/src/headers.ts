@@ -34,7 +34,7 @@ function connectionOptions(value: string | string[] | undefined): Set<string> | 
 /**
  * What the upstream request carries, as flat `[name, value, ...]` pairs in the client's order and spelling (so
  * repeated fields stay repeated and no field name is ever an object key): the client's end-to-end fields minus
- * the propagation fields we replace, then `Host` and the body's framing (`Content-Length`, else chunked).
+ * the propagation fields we replace, then `Host` and the body's `Content-Length` when it is known.
  */
 export function upstreamRequestHeaders(
   rawHeaders: string[],
@@ -51,8 +51,8 @@ export function upstreamRequestHeaders(
     if (HOP_BY_HOP.has(lower) || SET_BY_PROXY.has(lower) || replaced.has(lower) || listed?.has(lower)) continue;
     out.push(name, rawHeaders[i + 1] as string);
   }
-  if (framing === 'chunked') out.push('transfer-encoding', 'chunked');
-  else if (framing !== undefined) out.push('content-length', String(framing.length));
+  // A body of unknown length is sent chunked by undici itself (it refuses a Transfer-Encoding header).
+  if (framing !== undefined && framing !== 'chunked') out.push('content-length', String(framing.length));
   return out;
 }
 

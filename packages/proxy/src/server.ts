@@ -86,7 +86,8 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
       headersTimeout,
       keepAliveTimeout: options.keepAliveTimeoutMillis ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MILLIS,
       // How often the head timeout is checked: often enough that short timeouts hold.
-      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(headersTimeout / 4))),
+      connectionsCheckingInterval:
+        headersTimeout > 0 ? Math.min(1000, Math.max(50, Math.floor(headersTimeout / 4))) : 30_000,
     },
     (req, res) => {
       connections.started(req, res);
