@@ -147,7 +147,7 @@ async function sendTraffic(port, ollama) {
     say(`  ${label.padEnd(44)} → ${status} ${text.length > 90 ? `${text.slice(0, 87)}...` : text}`);
   };
   say('Traffic:');
-  const unloaded = await unloadModels(ollama);
+  const unloaded = await unloadModel(ollama);
   show(`POST /v1/ask${unloaded ? ' (cold model)' : ''}`, await post('/v1/ask', { question: 'Why is the sky blue?' }));
   show('POST /v1/ask', await post('/v1/ask', { question: 'What is OpenTelemetry?' }));
   show(
@@ -165,21 +165,24 @@ async function sendTraffic(port, ollama) {
 }
 
 /**
- * The first call should be a cold start: a real Ollama is asked to unload what it has loaded (`keep_alive: 0`).
- * Resolves whether the model is known to be unloaded now.
+ * The first call should be a cold start: when a real Ollama has the demo's chat model loaded, it is asked to
+ * unload it (`keep_alive: 0`); other models are left alone. Resolves whether the model is known to be unloaded.
  */
-async function unloadModels(ollama) {
+async function unloadModel(ollama) {
   if (!ollama.real) return true; // the double starts with nothing loaded
+  const model = process.env.OLLAMA_MODEL || 'llama3.2';
+  const base = (name) => name.replace(/:latest$/, '');
   try {
     const { models = [] } = await (await fetch(`${ollama.url}/api/ps`, { signal: AbortSignal.timeout(3000) })).json();
-    for (const { name } of models) {
-      await fetch(`${ollama.url}/api/generate`, {
-        method: 'POST',
-        body: JSON.stringify({ model: name, keep_alive: 0 }),
-        signal: AbortSignal.timeout(10_000),
-      });
-    }
-    return true;
+    const loaded = models.find((each) => base(each.name) === base(model));
+    if (loaded === undefined) return true;
+    say(`  (unloading ${loaded.name} first, so that the first call shows a cold start)`);
+    const response = await fetch(`${ollama.url}/api/generate`, {
+      method: 'POST',
+      body: JSON.stringify({ model: loaded.name, keep_alive: 0 }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    return response.ok;
   } catch {
     return false;
   }
