@@ -141,7 +141,8 @@ describe('README: Install from a checkout', () => {
           body: JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: false }),
         });
         expect(response.status).toBe(200);
-        expect((await response.json()).message.content.length).toBeGreaterThan(0);
+        const answer = (await response.json()) as { message: { content: string } };
+        expect(answer.message.content.length).toBeGreaterThan(0);
         const deadline2 = Date.now() + 10_000;
         while (genAiSpans(receiver.spansOf(service)).length < 1 && Date.now() < deadline2) await sleep(50);
         expect(genAiSpans(receiver.spansOf(service)).map((span) => span.name)).toEqual(['chat llama3.2']);
