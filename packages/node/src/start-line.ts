@@ -23,7 +23,9 @@ export function diagSetup(config: ResolvedConfig): DiagSetup {
   const level = config.logLevel ?? DEFAULT_LOG_LEVEL;
   return {
     install: () => {
-      if (ours) diag.setLogger(new DiagConsoleLogger(), { logLevel: level, suppressOverrideMessage: true });
+      if (!ours) return;
+      diag.setLogger(new DiagConsoleLogger(), { logLevel: level, suppressOverrideMessage: true });
+      globals()[OURS] = globals()[API]?.diag;
     },
     announce: (line) => {
       if (!ours) diag.info(line);
@@ -32,10 +34,18 @@ export function diagSetup(config: ResolvedConfig): DiagSetup {
   };
 }
 
-/** A diag logger is already there (the app's own, set before telemetry started): its level is the app's choice. */
+/** Where the OpenTelemetry API keeps its globals, and where we note the diag logger we installed. */
+const API = Symbol.for('opentelemetry.js.api.1');
+const OURS = Symbol.for('@ollama-otel/node.diag-logger');
+const globals = () => globalThis as { [API]?: { diag?: unknown }; [OURS]?: unknown };
+
+/**
+ * A diag logger is already there, set by the app before telemetry started (not ours from an earlier start): its
+ * level is the app's choice.
+ */
 function appHasDiagLogger(): boolean {
-  const api = (globalThis as Record<symbol, { diag?: unknown } | undefined>)[Symbol.for('opentelemetry.js.api.1')];
-  return api?.diag !== undefined;
+  const installed = globals()[API]?.diag;
+  return installed !== undefined && installed !== globals()[OURS];
 }
 
 export function startLine(
@@ -45,7 +55,7 @@ export function startLine(
 ): string {
   const signals = (['traces', 'metrics', 'logs'] as const).map((signal) => {
     const where = [...destinations[signal]];
-    if (extra[signal] > 0) where.push(`${extra[signal]} of the app's own`);
+    if (extra[signal] > 0) where.push(`${extra[signal]} more given in code`);
     return `${signal} to ${where.join(' and ') || 'nowhere (off)'}`;
   });
   const gauges = serverMetrics ? `Ollama server gauges from ${serverMetrics}` : 'Ollama server gauges off';

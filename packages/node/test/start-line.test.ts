@@ -91,6 +91,18 @@ describe('the start line and delivery warnings on stderr', () => {
   });
 });
 
+describe('a second start in the same process', () => {
+  it("prints its start line too (the logger installed by the first is ours, not the app's)", async () => {
+    const result = await runNode([join(FIXTURES, 'restart-app.mjs')], { env: { OTEL_LOG_LEVEL: undefined } });
+    expect(result.code).toBe(0);
+    const started =
+      '@ollama-otel/node: telemetry started: traces to nowhere (off), metrics to nowhere (off), logs to nowhere (off); ' +
+      'Ollama server gauges off (OTEL_LOG_LEVEL=none silences this)';
+    // Only the start lines here: what else a restart prints (the API's globals are still registered) is not ours.
+    expect(lines(result.stderr).filter((line) => line.startsWith('@ollama-otel/node:'))).toEqual([started, started]);
+  });
+});
+
 describe('console exporter', () => {
   // Reported as 9 s on a newcomer's machine: OTEL_TRACES_EXPORTER=console leaves metrics on OTLP, and the exit
   // waited for a collector that is not there. Against the same app with nothing to deliver elsewhere, it may take
