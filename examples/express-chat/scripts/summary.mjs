@@ -95,20 +95,39 @@ export function metricsTable(metrics) {
       lines.push(`${label}: mean ${value} over ${point.count} (${point.attributes['gen_ai.request.model']})`);
     }
   }
-  const up = metrics.get('ollama.up');
+  const up = metrics.get('ollama.up')?.points[0];
   if (up) {
-    const point = up.points[0];
     lines.push(
-      `Ollama server gauge: ollama.up = ${point?.value} (version ${point?.attributes['ollama.version'] ?? 'unknown'})`,
+      `Ollama server (gauges from /api/ps): ollama.up = ${up.value}, version ${up.attributes['ollama.version'] ?? 'unknown'}`,
     );
   }
-  const loaded = metrics.get('ollama.model.loaded');
-  if (loaded) {
-    lines.push(
-      `Loaded models (from /api/ps): ${loaded.points.map((p) => p.attributes['ollama.model.name']).join(', ') || 'none'}`,
-    );
+  const loaded = (metrics.get('ollama.model.loaded')?.points ?? []).filter((point) => point.value > 0);
+  if (up) lines.push(`  loaded models (ollama.model.loaded): ${loaded.length || 'none'}`);
+  for (const point of loaded) {
+    const name = point.attributes['ollama.model.name'];
+    const gauge = (metric) =>
+      metrics.get(metric)?.points.find((each) => each.attributes['ollama.model.name'] === name)?.value;
+    const parts = [
+      `memory ${fmtBytes(gauge('ollama.model.memory.size'))}`,
+      `VRAM ${fmtBytes(gauge('ollama.model.memory.vram'))}`,
+    ];
+    const expires = gauge('ollama.model.expires_in');
+    if (expires !== undefined) parts.push(`unloaded in ${Math.round(expires)} s`);
+    lines.push(`  ${String(name).padEnd(44)} ${parts.join(', ')}`);
   }
   return lines.join('\n');
+}
+
+function fmtBytes(value) {
+  if (value === undefined) return 'n/a';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let scaled = value;
+  let unit = 0;
+  while (scaled >= 1024 && unit < units.length - 1) {
+    scaled /= 1024;
+    unit++;
+  }
+  return `${scaled.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
 function fmtSeconds(value) {

@@ -60,6 +60,12 @@ afterAll(async () => {
   project?.remove();
 });
 
+/** Why the one-copy test is skipped, printed with every run. */
+const DEDUPE_SKIP_REASON =
+  'one copy needs sdk-node and the contrib instrumentations on one line; today sdk-node 0.301 pins ' +
+  '@opentelemetry/instrumentation 0.301.0 and auto-instrumentations-node 0.82 requires ^0.300.0';
+console.warn(`SKIPPING the @opentelemetry/instrumentation one-copy test: ${DEDUPE_SKIP_REASON}`);
+
 describe.skipIf(skipReason)('frameworks in an npm layout with a nested ollama', () => {
   it('is the layout in question: the app on ollama 0.6, LlamaIndex on its own nested 0.5', async () => {
     const script = `
@@ -77,10 +83,8 @@ describe.skipIf(skipReason)('frameworks in an npm layout with a nested ollama', 
     });
   });
 
-  // One copy would need sdk-node and the contrib instrumentations on one line; today sdk-node 0.301 pins 0.301.0
-  // and auto-instrumentations-node 0.82 requires ^0.300.0. What we can do, we do: packaging.test.ts checks that
-  // @ollama-otel/node dedupes with sdk-node.
-  it.skip('dedupes @opentelemetry/instrumentation with sdk-node and auto-instrumentations-node: one copy', () => {
+  // What we can do, we do: packaging.test.ts checks that @ollama-otel/node dedupes with sdk-node.
+  it.skip(`dedupes @opentelemetry/instrumentation with sdk-node and auto-instrumentations-node: one copy (skipped: ${DEDUPE_SKIP_REASON})`, () => {
     expect(project.installedVersions('@opentelemetry/instrumentation')).toHaveLength(1);
   });
 

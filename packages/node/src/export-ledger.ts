@@ -112,6 +112,11 @@ export class ExportLedger {
     return account;
   }
 
+  /** Where the exports of `signal` go (`grpc localhost:4317`), in the order they were opened. */
+  targets(signal: SignalName): string[] {
+    return this.accounts.filter((account) => account.signal === signal).map((account) => account.target);
+  }
+
   /**
    * At shutdown, the one warning about everything dropped since start, if anything was, and about a shutdown that
    * ran into its time limit (`timedOutAfterMillis`). At most once.

@@ -24,7 +24,7 @@ import {
 } from '@opentelemetry/sdk-trace';
 import type { ResolvedConfig } from './config.js';
 import type { Delivery } from './detached-delegate.js';
-import { ExportLedger } from './export-ledger.js';
+import { ExportLedger, type SignalName } from './export-ledger.js';
 import { type BatchLimits, otlpLogExporter, otlpMetricExporter, otlpTraceExporter } from './otlp-exporters.js';
 import { PrometheusEndpointExporter } from './prometheus-endpoint.js';
 
@@ -36,6 +36,8 @@ export interface Pipelines {
   deliveries: Delivery[];
   /** What they could not deliver. */
   ledger: ExportLedger;
+  /** Where each signal goes (`console`, `otlp grpc localhost:4317`, `prometheus http://localhost:9464/metrics`). */
+  destinations: Record<SignalName, string[]>;
 }
 
 /** The batch processors' defaults (as the SDK has them). */
@@ -100,7 +102,24 @@ export function buildPipelines(config: ResolvedConfig): Pipelines {
     });
   }
 
-  return { spanProcessors, metricReaders, logRecordProcessors, deliveries, ledger };
+  const destinations = {
+    traces: destinationsOf(config.traces.exporters, 'traces', ledger, config),
+    metrics: destinationsOf(config.metrics.exporters, 'metrics', ledger, config),
+    logs: destinationsOf(config.logs.exporters, 'logs', ledger, config),
+  };
+  return { spanProcessors, metricReaders, logRecordProcessors, deliveries, ledger, destinations };
+}
+
+function destinationsOf(names: string[], signal: SignalName, ledger: ExportLedger, config: ResolvedConfig): string[] {
+  const otlp = ledger.targets(signal).map((target) => `otlp ${target}`);
+  return names.flatMap((name) => {
+    if (name === 'otlp') return otlp;
+    if (name === 'prometheus') {
+      const { host, port } = config.metrics.prometheus;
+      return [`prometheus http://${host}:${port}/metrics`];
+    }
+    return [name];
+  });
 }
 
 /** `OTEL_BSP_*` / `OTEL_BLRP_*`, as NodeSDK reads them (invalid or non-positive values fall back to defaults). */

@@ -3,7 +3,7 @@
  * and Ollama server metrics, register the ESM loader hook and the shutdown hooks. Every step is guarded: a
  * telemetry problem is logged through `diag` and never reaches the app.
  */
-import { DiagConsoleLogger, diag, metrics } from '@opentelemetry/api';
+import { diag, metrics } from '@opentelemetry/api';
 import {
   type DetectedResourceAttributes,
   envDetector,
@@ -21,6 +21,7 @@ import { guard } from './guard.js';
 import { buildInstrumentations } from './instrumentations.js';
 import { type OllamaServerMetrics, registerOllamaServerMetrics } from './ollama-gauges.js';
 import { installShutdownHooks, type ShutdownHooks, withTimeout } from './shutdown.js';
+import { diagSetup, startLine } from './start-line.js';
 import type { TelemetryHandle, TelemetryOptions } from './types.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version.js';
 
@@ -56,9 +57,8 @@ export function startTelemetry(options: TelemetryOptions = {}): TelemetryHandle 
 
 function start(options: TelemetryOptions, env: Env): TelemetryHandle {
   const config = resolveConfig(options, env);
-  if (config.logLevel !== undefined) {
-    diag.setLogger(new DiagConsoleLogger(), { logLevel: config.logLevel, suppressOverrideMessage: true });
-  }
+  const logger = diagSetup(config);
+  logger.install();
   for (const warning of config.warnings) diag.warn(`${PACKAGE_NAME}: ${warning}`);
   if (config.disabled) {
     diag.info(`${PACKAGE_NAME}: telemetry disabled (OTEL_SDK_DISABLED or the disabled option)`);
@@ -85,9 +85,7 @@ function start(options: TelemetryOptions, env: Env): TelemetryHandle {
     ...(options.views ? { views: options.views } : {}),
     ...(options.sampler ? { sampler: options.sampler } : {}),
   });
-  if (config.logLevel !== undefined) {
-    diag.setLogger(new DiagConsoleLogger(), { logLevel: config.logLevel, suppressOverrideMessage: true });
-  }
+  logger.install();
   sdk.start();
 
   let serverMetrics: OllamaServerMetrics | undefined;
@@ -154,13 +152,18 @@ function start(options: TelemetryOptions, env: Env): TelemetryHandle {
     shutdownHooks = guard('graceful shutdown', () => installShutdownHooks({ shutdown }));
   }
 
-  diag.debug(
-    `${PACKAGE_NAME}: started (traces: ${config.traces.exporters.join(',') || 'none'}, metrics: ${
-      config.metrics.exporters.join(',') || 'none'
-    }, logs: ${config.logs.exporters.join(',') || 'none'}, instrumentations: ${instrumentations
-      .map((i) => i.instrumentationName)
-      .join(',')}, Ollama server metrics: ${serverMetrics ? config.serverMetrics?.baseUrl : 'off'})`,
+  logger.announce(
+    startLine(
+      pipelines.destinations,
+      {
+        traces: options.spanProcessors?.length ?? 0,
+        metrics: options.metricReaders?.length ?? 0,
+        logs: options.logRecordProcessors?.length ?? 0,
+      },
+      serverMetrics ? config.serverMetrics?.baseUrl : undefined,
+    ),
   );
+  diag.debug(`${PACKAGE_NAME}: instrumentations: ${instrumentations.map((i) => i.instrumentationName).join(',')}`);
   return handle;
 }
 

@@ -154,7 +154,7 @@ describe('what is dropped', () => {
       OTEL_LOG_LEVEL: 'warn',
     });
     expect(run.code).toBe(4);
-    const lines = run.stderr.split('\n').filter((line) => line !== '');
+    const lines = run.stderr.split('\n').filter((line) => line !== '' && !line.includes(': telemetry started: '));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
       new RegExp(

@@ -247,7 +247,8 @@ describe('register entry, other exporters and switches', () => {
     expect(result.code).toBe(0);
     const output = result.stdout + result.stderr;
     expect(output).toContain('@ollama-otel/node: ESM loader hook registered');
-    expect(output).toContain('@ollama-otel/node: started');
+    expect(output).toContain('@ollama-otel/node: telemetry started: traces to otlp grpc');
+    expect(output).toContain('@ollama-otel/node: instrumentations: @ollama-otel/instrumentation,');
     expect(output).not.toContain('Current logger will be overwritten');
   });
 

@@ -103,7 +103,7 @@ describe('ollama-otel-proxy', () => {
 
   it('prints its ready line, serves /metrics and /healthz on its listener', async () => {
     expect(proxy.output()).toMatch(
-      /^ollama-otel-proxy \d+\.\d+\.\d+ listening on http:\/\/127\.0\.0\.1:\d+, forwarding to /,
+      /^ollama-otel-proxy \d+\.\d+\.\d+ listening on http:\/\/127\.0\.0\.1:\d+, forwarding to /m, // after @ollama-otel/node's start line
     );
     const answer = await fetch(`${proxy.url}/api/chat`, {
       method: 'POST',

@@ -25,6 +25,7 @@ export async function registrySkipReason(): Promise<string | undefined> {
   } catch (error) {
     const reason = `the npm registry is unreachable (${String(error).split('\n')[0]})`;
     if (process.env.OLLAMA_OTEL_REQUIRE_REGISTRY === '1') throw new Error(`${reason} (OLLAMA_OTEL_REQUIRE_REGISTRY=1)`);
+    console.warn(`SKIPPING npm-project tests: ${reason}`);
     return `${reason}: npm-project tests skipped`;
   }
 }

@@ -47,7 +47,9 @@ export function cleanEnv(): Record<string, string> {
 }
 
 export function spawnNode(args: string[], options: SpawnOptions = {}): RunningChild {
-  const env = cleanEnv();
+  // The package's start line and delivery warnings (stderr, by default) are the subject of start-line.test.ts;
+  // elsewhere they are off unless a test sets OTEL_LOG_LEVEL (undefined: the package's default).
+  const env: Record<string, string> = { ...cleanEnv(), OTEL_LOG_LEVEL: 'none' };
   for (const [key, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[key];
     else env[key] = value;
