@@ -15,7 +15,7 @@ import {
   DEFAULT_UPSTREAM_BODY_IDLE_TIMEOUT_MILLIS,
   DEFAULT_UPSTREAM_HEADERS_TIMEOUT_MILLIS,
 } from './server.js';
-import { DEFAULT_UPSTREAM } from './upstream.js';
+import { DEFAULT_UPSTREAM, parseUpstream } from './upstream.js';
 
 export type MetricsMode = { kind: 'listener' } | { kind: 'off' } | { kind: 'own'; host: string; port: number };
 
@@ -189,7 +189,7 @@ export function parseCli(argv: readonly string[], env: Env): CliConfig {
   const listen = parseListen(read('listen') ?? `${DEFAULT_HOST}:${DEFAULT_PORT}`, DEFAULT_PORT, '--listen');
   return {
     ...listen,
-    upstream: read('upstream') ?? nonEmpty(env.OLLAMA_HOST) ?? DEFAULT_UPSTREAM,
+    upstream: validUpstream(read('upstream') ?? nonEmpty(env.OLLAMA_HOST) ?? DEFAULT_UPSTREAM),
     metrics: parseMetrics(read('metrics')),
     gracePeriodMillis: parseDuration(read('grace-period'), DEFAULT_GRACE_PERIOD_MILLIS),
     drainDelayMillis: parseDuration(read('drain-delay'), DEFAULT_DRAIN_DELAY_MILLIS, '--drain-delay'),
@@ -316,6 +316,16 @@ function parseBoolean(value: string | undefined, fallback: boolean, what: string
   if (lower === 'true' || lower === '1' || lower === 'yes' || lower === 'on') return true;
   if (lower === 'false' || lower === '0' || lower === 'no' || lower === 'off') return false;
   throw new ConfigError(`${what}: expected true or false, got ${JSON.stringify(value)}`);
+}
+
+/** The upstream is checked with the flags, so a bad one is a usage error (exit 2); messages never quote it. */
+function validUpstream(value: string): string {
+  try {
+    parseUpstream(value);
+  } catch (error) {
+    throw new ConfigError(`--upstream: ${(error as Error).message}`);
+  }
+  return value;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

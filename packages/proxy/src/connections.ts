@@ -13,6 +13,8 @@ interface Connection {
   /** Responses written or being written on it. */
   started: number;
   active: number;
+  /** The latest request on it (its body may still be arriving). */
+  latest: IncomingMessage | undefined;
   /** Run once nothing is active (a framing error waiting for the answers before it). */
   whenIdle: (() => void) | undefined;
 }
@@ -33,7 +35,7 @@ export class Connections {
       refuse(socket);
       return false;
     }
-    this.open.set(socket, { started: 0, active: 0, whenIdle: undefined });
+    this.open.set(socket, { started: 0, active: 0, latest: undefined, whenIdle: undefined });
     socket.once('close', () => this.open.delete(socket));
     return true;
   }
@@ -44,6 +46,7 @@ export class Connections {
     if (connection === undefined) return;
     connection.started++;
     connection.active++;
+    connection.latest = req;
     res.once('close', () => {
       connection.active--;
       if (connection.active > 0) return;
@@ -52,6 +55,12 @@ export class Connections {
       whenIdle?.();
       if (this.draining) req.socket.end();
     });
+  }
+
+  /** The request on `socket` whose body has not all arrived: a parse error now is in that body. */
+  receiving(socket: Socket): IncomingMessage | undefined {
+    const latest = this.open.get(socket)?.latest;
+    return latest !== undefined && !latest.complete ? latest : undefined;
   }
 
   /** Runs `work` once the connection has written every response it started (at once when it has none). */

@@ -154,13 +154,19 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   private bodyTimedOut(idle: number): void {
     this.bodyTimer = undefined;
-    this.status = 408;
-    this.errorType = 'timeout';
-    this.abortUpstream('the client stopped sending its request body');
-    answerError(this.res, 408, `request body timeout: nothing received for ${idle} ms (--body-timeout)`, {
-      shape: this.client.shape,
-      close: true,
-    });
+    this.refuse(408, `request body timeout: nothing received for ${idle} ms (--body-timeout)`, 'timeout');
+  }
+
+  /**
+   * The proxy answers the client itself (a body that stalls or cannot be parsed): the answer goes out first, then
+   * the upstream request is aborted (its error then finds the answer sent), then the connection closes.
+   */
+  refuse(status: number, message: string, errorType?: string): void {
+    this.stopWatchingBody();
+    this.status = status;
+    if (errorType !== undefined) this.errorType = errorType;
+    answerError(this.res, status, message, { shape: this.client.shape, close: true });
+    this.abortUpstream(message);
     this.req.destroy();
   }
 

@@ -49,6 +49,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
   });
   const knownModels = new KnownModels(pool, upstream, telemetry.host.modelNames, telemetry.diag);
   const exchanges = new Set<Exchange>();
+  const receivingExchanges = new WeakMap<IncomingMessage, Exchange>();
   const connections = new Connections(options.maxConnections ?? defaultMaxConnections(readProcLimits));
   let draining = false;
   const settings: ExchangeSettings = {
@@ -64,6 +65,13 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
 
   const answerClientError = (error: Error & { code?: string }, socket: Socket) => {
     const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    // The body of the request being received cannot be parsed (a bad chunk size): that request gets the 400.
+    const receiving = connections.receiving(socket);
+    const exchange = receiving === undefined ? undefined : receivingExchanges.get(receiving);
+    if (exchange !== undefined && error.code !== 'ECONNRESET') {
+      exchange.refuse(400, 'malformed request body (invalid chunked encoding)');
+      return;
+    }
     // A pipelined request that cannot be parsed: the answers to the requests before it go out first.
     connections.whenIdle(socket, () => {
       if (!socket.writable || error.code === 'ECONNRESET') {
@@ -116,6 +124,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
       const shape = errorShapeOf(path);
       const exchange = new Exchange(settings, { req, res, path, query, shape }, route, request, onComplete);
       exchanges.add(exchange);
+      receivingExchanges.set(req, exchange);
       exchange.start();
     },
   );

@@ -3,15 +3,13 @@
  * `OTEL_*` variables): the ready line, /metrics and /healthz, OTLP export with no credential in any payload,
  * SIGTERM while streams are running, --help and bad flags.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { type OllamaDouble, scrapeBackToBack, startOllamaDouble } from '@ollama-otel/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QUESTION } from './setup.js';
+import { CLI, type CliProcess, childEnv, QUESTION, startProxyCli } from './setup.js';
 
-const CLI = fileURLToPath(new URL('../dist/esm/cli.js', import.meta.url));
 const SECRET = 'sk-proxy-test-secret-4242';
 
 interface Receiver {
@@ -39,38 +37,12 @@ async function startReceiver(): Promise<Receiver> {
   };
 }
 
-interface Running {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
 function cleanEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    // NODE_PATH: pnpm's bin shims set one that reaches every hoisted package, hiding what an install resolves.
-    if (value !== undefined && !/^(OTEL_|OLLAMA_|NODE_OPTIONS$|NODE_PATH$|VITEST)/.test(key)) env[key] = value;
-  }
-  return { ...env, OLLAMA_OTEL_HOST_METRICS: 'false', OLLAMA_OTEL_RUNTIME_METRICS: 'false', ...extra };
+  return childEnv({ OLLAMA_OTEL_HOST_METRICS: 'false', OLLAMA_OTEL_RUNTIME_METRICS: 'false', ...extra });
 }
 
-async function startCli(args: string[], env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (chunk) => {
-    output += chunk;
-  });
-  child.stderr!.on('data', (chunk) => {
-    output += chunk;
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 15_000;
-  while (!/listening on (http:\/\/\S+?),/.test(output)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the proxy did not start:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return { child, url: /listening on (http:\/\/\S+?),/.exec(output)![1]!, output: () => output, exited };
+function startCli(args: string[], env: Record<string, string>): Promise<CliProcess> {
+  return startProxyCli(args, { env: cleanEnv(env) });
 }
 
 let double: OllamaDouble;
@@ -86,7 +58,7 @@ afterAll(async () => {
 });
 
 describe('ollama-otel-proxy', () => {
-  let proxy: Running;
+  let proxy: CliProcess;
 
   beforeAll(async () => {
     proxy = await startCli(['--listen', '127.0.0.1:0', '--upstream', double.url, '--grace-period', '10s'], {

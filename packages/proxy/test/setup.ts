@@ -1,4 +1,6 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import {
   type CollectedMetric,
   createTelemetryHarness,
@@ -23,17 +25,8 @@ export interface Rig {
 
 /** The Ollama test double, an in-memory SDK, and the proxy in front of the double recording into it. */
 export async function startRig(options: { double?: OllamaDoubleOptions; proxy?: ProxyOptions } = {}): Promise<Rig> {
-  installContextManager();
   const double = await startOllamaDouble(options.double);
-  const telemetry = createTelemetryHarness();
-  const proxy = await startProxy({
-    upstream: double.url,
-    port: 0,
-    tracerProvider: telemetry.tracerProvider,
-    meterProvider: telemetry.meterProvider,
-    loggerProvider: telemetry.loggerProvider,
-    ...options.proxy,
-  });
+  const { telemetry, proxy } = await startRecordingProxy(double.url, options.proxy);
   return {
     double,
     telemetry,
@@ -44,6 +37,36 @@ export async function startRig(options: { double?: OllamaDoubleOptions; proxy?: 
       await double.close();
     },
   };
+}
+
+/** The proxy in front of `upstream`, recording into an in-memory SDK. */
+export async function startRecordingProxy(
+  upstream: string,
+  options: ProxyOptions = {},
+): Promise<{ telemetry: TelemetryHarness; proxy: RunningProxy }> {
+  installContextManager();
+  const telemetry = createTelemetryHarness();
+  const proxy = await startProxy({
+    upstream,
+    port: 0,
+    tracerProvider: telemetry.tracerProvider,
+    meterProvider: telemetry.meterProvider,
+    loggerProvider: telemetry.loggerProvider,
+    ...options,
+  });
+  return { telemetry, proxy };
+}
+
+/**
+ * The environment of a child process under test: this one's, without telemetry and Ollama settings (or pnpm's
+ * NODE_PATH, which reaches every hoisted package and hides what an install resolves), plus `extra`.
+ */
+export function childEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !/^(OTEL_|OLLAMA_|NODE_OPTIONS$|NODE_PATH$|VITEST)/.test(key)) env[key] = value;
+  }
+  return { ...env, ...extra };
 }
 
 export const serverSpans = (telemetry: TelemetryHarness) => telemetry.spans().filter((s) => s.kind === SpanKind.SERVER);
@@ -130,3 +153,53 @@ export function rawRequest(
 }
 
 export const QUESTION = [{ role: 'user' as const, content: 'Why is the sky blue?' }];
+
+export const CLI = fileURLToPath(new URL('../dist/esm/cli.js', import.meta.url));
+
+export interface CliProcess {
+  child: ChildProcess;
+  url: string;
+  port: number;
+  output(): string;
+  exited: Promise<number | null>;
+  /** SIGKILL unless it has exited. */
+  kill(): void;
+}
+
+/** Starts the built CLI (optionally behind a wrapper such as `prlimit ...`) and waits for its ready line. */
+export async function startProxyCli(
+  args: string[],
+  options: { env: Record<string, string>; wrapper?: string[] },
+): Promise<CliProcess> {
+  const command = options.wrapper ?? [];
+  const argv = [...command, process.execPath, CLI, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => {
+    output += chunk;
+  });
+  child.stderr!.on('data', (chunk) => {
+    output += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ready = /listening on (http:\/\/\S+?),/;
+  const deadline = Date.now() + 20_000;
+  while (!ready.test(output)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      throw new Error(`the proxy did not start:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const url = ready.exec(output)![1]!;
+  return {
+    child,
+    url,
+    port: Number(new URL(url).port),
+    output: () => output,
+    exited,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
