@@ -12,7 +12,6 @@ shift || true
 FILTER=("$@")
 [ ${#FILTER[@]} -eq 0 ] && FILTER=(packages/proxy)
 CORES=$(nproc)
-RESULTS=node_modules/.vitest/results.json
 LOGS=$(mktemp -d /tmp/proxy-stress.XXXXXX)
 
 busy=()
@@ -39,9 +38,10 @@ total_passed=0
 total_failed=0
 failed_runs=0
 for run in $(seq "$RUNS"); do
-  rm -f "$RESULTS"
+  # Each run's JSON summary in its own file: other vitest runs on the machine cannot overwrite it.
+  RESULTS="$LOGS/run-$run.json"
   started=$(date +%s)
-  pnpm exec vitest run "${FILTER[@]}" >"$LOGS/run-$run.log" 2>&1
+  OLLAMA_OTEL_VITEST_JSON="$RESULTS" pnpm exec vitest run "${FILTER[@]}" >"$LOGS/run-$run.log" 2>&1
   code=$?
   seconds=$(($(date +%s) - started))
   counts=$(node -e '
