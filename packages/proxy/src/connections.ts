@@ -93,11 +93,22 @@ const REFUSAL =
   'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n' +
   `Content-Length: ${Buffer.byteLength(REFUSAL_BODY)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${REFUSAL_BODY}`;
 
-/** Answers before reading: what the client sends meanwhile is read and dropped, so it gets the 503, not a reset. */
+/** Refused connections kept open for their client to read the 503, at most (each holds a descriptor). */
+const MAX_LINGERING = 32;
+const lingering = new Set<Socket>();
+
+/**
+ * Answers before reading. What the client sends meanwhile is read and dropped, and the socket is kept a moment
+ * so that the client reads its 503 rather than a reset. Under a flood the oldest of them is closed first, so that
+ * refusing connections never takes the descriptors that serving them needs.
+ */
 function refuse(socket: Socket): void {
   socket.on('error', () => {});
-  socket.end(REFUSAL);
   socket.resume();
+  socket.end(REFUSAL);
+  if (lingering.size >= MAX_LINGERING) lingering.values().next().value?.destroy();
+  lingering.add(socket);
+  socket.once('close', () => lingering.delete(socket));
   setTimeout(() => socket.destroy(), REFUSED_LINGER_MILLIS).unref();
 }
 
