@@ -10,41 +10,15 @@
 //
 // BENCH_PROXY_BEFORE=path/to/an/older/dist/esm/cli.js adds that build's two arms ("before, off/on") to the same
 // rotation, and a "vs before" throughput ratio for each of this build's arms: a change's cost, measured in one run.
-import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { child, cpuMicros, fmt, median, quantile } from './load.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CHUNKS = 200;
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,10,100').split(',').map(Number);
 const CLI = fileURLToPath(new URL('../packages/proxy/dist/esm/cli.js', import.meta.url));
 const TESTING = new URL('../packages/testing/dist/esm/index.js', import.meta.url).href;
-
-function child(args, env, ready) {
-  const proc = spawn(process.execPath, args, {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout.on('data', (chunk) => {
-      out += chunk;
-      const match = ready.exec(out);
-      if (match) resolve({ proc, url: match[1] });
-    });
-    proc.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${out}`)));
-  });
-}
-
-/** Total CPU time of a process (all threads), in microseconds. */
-function cpuMicros(pid) {
-  let total = 0;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    total += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]) / 1000;
-  }
-  return total;
-}
 
 const sink = createServer((req, res) => {
   req.resume();
@@ -161,13 +135,6 @@ async function run(arm, workload, concurrency) {
   };
 }
 
-const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-const median = (values) => {
-  const sorted = values.filter((v) => v !== undefined).sort((a, b) => a - b);
-  return sorted.length === 0 ? undefined : sorted[Math.floor(sorted.length / 2)];
-};
-
-const fmt = (value, digits = 3) => (value === undefined ? '–' : value.toFixed(digits));
 console.log(`rounds: ${ROUNDS}, arms alternate in rotating order; medians of the rounds. Latency in ms.`);
 for (const workload of WORKLOADS) {
   for (const concurrency of CONCURRENCY) {

@@ -5,6 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { skipReason } from './skip.js';
+
+export { skipReason };
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const deployDir = join(repoRoot, 'deploy');
@@ -27,20 +30,6 @@ export function checkTools(paths: Record<string, string>): string | undefined {
     }
   }
   return undefined;
-}
-
-/**
- * A skip reason for a group of deploy tests: they skip only when their tools are missing, unless
- * OLLAMA_OTEL_REQUIRE_DEPLOY_TOOLS=1 (CI), which turns a missing tool into a failure of every file that needs it.
- */
-export function skipReason(what: string, problem: string | undefined, fix: string): string | undefined {
-  if (!problem) return undefined;
-  const reason = `${what} unavailable (${problem}); run \`${fix}\``;
-  if (process.env.OLLAMA_OTEL_REQUIRE_DEPLOY_TOOLS === '1') {
-    throw new Error(`${reason} (OLLAMA_OTEL_REQUIRE_DEPLOY_TOOLS=1)`);
-  }
-  console.warn(`SKIPPING deploy/ tests: ${reason}`);
-  return reason;
 }
 
 /** Why the Prometheus/promtool/compose tests cannot run here, or undefined when they can. */

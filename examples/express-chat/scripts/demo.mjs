@@ -6,8 +6,8 @@
 // embedded Ollama test double and says so. The service runs in a child process started exactly as in production
 // (`node --import @ollama-otel/node/register`), exporting OTLP/HTTP JSON to a receiver inside this script.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './free-port.mjs';
 import { startOtlpReceiver } from './otlp-receiver.mjs';
 import { metricsTable, traceTree } from './summary.mjs';
 
@@ -293,17 +293,6 @@ function rootOf(spans, span) {
   let current = span;
   while (current.parentSpanId && byId.has(current.parentSpanId)) current = byId.get(current.parentSpanId);
   return current;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
