@@ -112,20 +112,18 @@ describe.skipIf(fleetSkipReason)('the Helm chart deploy/helm/ollama-otel', () =>
         for (const kind of KINDS) for (const id of Object.keys(config[kind] ?? {})) used.add(`${kind}/${typeOf(id)}`);
       }
     }
-    // otlp_grpc/otlp_http are registered under their old names (otlp, otlphttp) as well.
-    const aliases = ['exporters/otlp', 'exporters/otlphttp'];
-    expect(built.filter((c) => !aliases.includes(c))).toEqual([...used].sort());
+    expect(built).toEqual([...used].sort());
   });
 
   it('agents add pod, node and namespace (k8sattributes, own node only) and forward to the next tier', () => {
     const { agent } = collectorConfigs(render([defaults]));
-    const k8s = agent!.config.processors.k8sattributes;
+    const k8s = agent!.config.processors.k8s_attributes;
     expect(k8s.filter.node_from_env_var).toBe('K8S_NODE_NAME');
     expect(k8s.extract.metadata).toEqual(
       expect.arrayContaining(['k8s.pod.name', 'k8s.node.name', 'k8s.namespace.name']),
     );
     for (const pipeline of Object.values<any>(agent!.config.service.pipelines)) {
-      expect(pipeline.processors).toEqual(['memory_limiter', 'k8sattributes', 'batch']);
+      expect(pipeline.processors).toEqual(['memory_limiter', 'k8s_attributes', 'batch']);
       expect(pipeline.exporters).toEqual(['otlp_grpc/next']);
     }
     expect(agent!.config.exporters['otlp_grpc/next'].endpoint).toBe('fleet-ollama-otel-gateway:4317');
@@ -138,7 +136,7 @@ describe.skipIf(fleetSkipReason)('the Helm chart deploy/helm/ollama-otel', () =>
     const objects = render([valuesFiles[2]!]);
     const { agent, loadbalancer, gateway } = collectorConfigs(objects);
     expect(agent!.config.exporters['otlp_grpc/next'].endpoint).toBe('fleet-ollama-otel-loadbalancer:4317');
-    const lb = loadbalancer!.config.exporters.loadbalancing;
+    const lb = loadbalancer!.config.exporters.load_balancing;
     expect(lb.routing_key).toBe('traceID');
     expect(lb.resolver.dns.hostname).toBe('fleet-ollama-otel-gateway-headless.observability.svc.cluster.local');
     expect(findObject(objects, 'Service', '-gateway-headless').spec.clusterIP).toBe('None');

@@ -27,16 +27,21 @@ export const fleetSkipReason = skipReason(
 
 export const RELEASE = 'fleet';
 
-/** `helm template` of the chart: its output, with `--set` pairs after the values files. */
-export function template(files: string[], set: Record<string, string> = {}): string {
+/** Values set on the command line after the values files: strings as they are, booleans as booleans. */
+export type SetValues = Record<string, string | boolean>;
+
+/** `helm template` of the chart: its output. */
+export function template(files: string[], set: SetValues = {}): string {
   const args = ['template', RELEASE, chartDir, '--namespace', 'observability'];
   for (const file of files) args.push('-f', file);
-  for (const [key, value] of Object.entries(set)) args.push('--set-string', `${key}=${value}`);
+  for (const [key, value] of Object.entries(set)) {
+    args.push(typeof value === 'boolean' ? '--set' : '--set-string', `${key}=${value}`);
+  }
   return run(fleetTools.helm, args, { cleanEnv: true });
 }
 
 /** The rendered objects (empty documents dropped). */
-export function render(files: string[], set: Record<string, string> = {}): any[] {
+export function render(files: string[], set: SetValues = {}): any[] {
   return template(files, set)
     .split(/^---$/m)
     .map((doc) => parseYaml(doc))

@@ -3,6 +3,7 @@ Collector configs. Every listener binds the pod's own IP (${env:MY_POD_IP}, from
 other pods and through the agent's hostPort, and several collectors can share a host in deploy/test/fleet.test.ts.
 */}}
 
+{{/* Component names as the Collector (v0.160) registers them: k8s_attributes, load_balancing, otlp_grpc, ... */}}
 {{- define "ollama-otel.collector.common" -}}
 extensions:
   health_check:
@@ -53,7 +54,7 @@ retry_on_failure:
 {{- $base := include "ollama-otel.collector.common" . | fromYaml -}}
 {{- $k8s := .Values.collector.agent.k8sattributes -}}
 {{- $processors := list "memory_limiter" -}}
-{{- if $k8s }}{{ $processors = append $processors "k8sattributes" }}{{ end -}}
+{{- if $k8s }}{{ $processors = append $processors "k8s_attributes" }}{{ end -}}
 {{- $processors = append $processors "batch" -}}
 {{- $agent := dict
   "processors" (dict
@@ -62,7 +63,7 @@ retry_on_failure:
   "exporters" (dict "otlp_grpc/next" (include "ollama-otel.collector.forward" (dict "endpoint" (include "ollama-otel.collector.nextHop" .)) | fromYaml))
 -}}
 {{- if $k8s -}}
-{{- $_ := set $agent.processors "k8sattributes" (include "ollama-otel.collector.k8sattributes" . | fromYaml) -}}
+{{- $_ := set $agent.processors "k8s_attributes" (include "ollama-otel.collector.k8sattributes" . | fromYaml) -}}
 {{- end -}}
 {{- $pipeline := dict "receivers" (list "otlp") "processors" $processors "exporters" (list "otlp_grpc/next") -}}
 {{- $_ := set $base.service "pipelines" (dict "traces" $pipeline "metrics" $pipeline "logs" $pipeline) -}}
@@ -101,14 +102,14 @@ Service), metrics and logs straight to the gateway Service. */}}
 {{- $lb := dict
   "processors" (dict "memory_limiter" (dict "check_interval" "1s" "limit_percentage" 80 "spike_limit_percentage" 25))
   "exporters" (dict
-    "loadbalancing" (dict
+    "load_balancing" (dict
       "routing_key" "traceID"
       "protocol" (dict "otlp" (dict "tls" (dict "insecure" true)))
       "resolver" (dict "dns" (dict "hostname" $hostname "port" "4317")))
     "otlp_grpc/gateway" $gateway)
 -}}
 {{- $_ := set $base.service "pipelines" (dict
-  "traces" (dict "receivers" (list "otlp") "processors" (list "memory_limiter") "exporters" (list "loadbalancing"))
+  "traces" (dict "receivers" (list "otlp") "processors" (list "memory_limiter") "exporters" (list "load_balancing"))
   "metrics" (dict "receivers" (list "otlp") "processors" (list "memory_limiter") "exporters" (list "otlp_grpc/gateway"))
   "logs" (dict "receivers" (list "otlp") "processors" (list "memory_limiter") "exporters" (list "otlp_grpc/gateway"))) -}}
 {{- toYaml (mustMergeOverwrite $base $lb) -}}
