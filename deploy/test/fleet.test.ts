@@ -21,7 +21,7 @@
  * the pod/node/namespace come from the resource attributes the chart sets on the proxies.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type OllamaDouble, startOllamaDouble } from '@ollama-otel/testing';
@@ -32,9 +32,9 @@ import { exampleDir, waitForHealthy } from './app.js';
 import { type RunningCollector, startCollector } from './collector.js';
 import { dashboardExpressions } from './dashboard.js';
 import { collectorConfigs, findObject, fleetSkipReason, fleetTools, render, valuesFiles } from './helm.js';
-import { freePort, type RunningPrometheus, startPrometheus } from './prometheus.js';
+import { freePort, type RunningPrometheus, type Sample, startPrometheus } from './prometheus.js';
 import { deployDir, repoRoot, toolsSkipReason } from './tools.js';
-import { loadYaml, parseYaml } from './yaml.js';
+import { parseYaml } from './yaml.js';
 
 const CLI = join(repoRoot, 'packages', 'proxy', 'dist', 'esm', 'cli.js');
 const APP = join(deployDir, 'test', 'fixtures', 'fleet-app.mjs');
@@ -93,6 +93,34 @@ async function seriesOf(prom: RunningPrometheus, expr: string, count: number) {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
+
+/** `ALERTS{alertname=~names, alertstate="firing"}` once every alert of `names` fires (or after `timeoutMs`). */
+async function firing(prom: RunningPrometheus, names: string[], timeoutMs = 150_000) {
+  const deadline = Date.now() + timeoutMs;
+  const expr = `ALERTS{alertname=~"${names.join('|')}", alertstate="firing"}`;
+  for (;;) {
+    const samples = await prom.query(expr);
+    const fired = new Set(samples.map((s) => s.metric.alertname));
+    if (names.every((name) => fired.has(name))) return samples;
+    if (Date.now() > deadline)
+      throw new Error(`not all of ${names} fired in ${timeoutMs} ms: ${JSON.stringify(samples)}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+/** Waits until no alert of `names` is pending or firing. */
+async function resolved(prom: RunningPrometheus, names: string[], timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const samples = await prom.query(`ALERTS{alertname=~"${names.join('|')}"}`);
+    if (samples.length === 0) return;
+    if (Date.now() > deadline)
+      throw new Error(`${names} still active after ${timeoutMs} ms: ${JSON.stringify(samples)}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+const serverOf = (s: Sample) => `${s.metric.server_address}:${s.metric.server_port}`;
 
 /** Replaces the downward API's `$(VAR)` references the way the kubelet does. */
 const expand = (value: string, vars: Record<string, string>) =>
@@ -167,6 +195,7 @@ describe.skipIf(fleetSkipReason ?? toolsSkipReason)('a fleet simulated on loopba
       'collector.gateway.metrics.endpoint': metricsSink.endpoint,
     });
     const configs = collectorConfigs(objects);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the Collector's own ${env:...} syntax
     const at = (text: string, podIp: string) => parseYaml(text.replaceAll('${env:MY_POD_IP}', podIp));
     gateway = await startCollector(at(configs.gateway!.text, ip.gateway), fleetTools.otelcolFleet);
     agents = [
@@ -252,7 +281,9 @@ describe.skipIf(fleetSkipReason ?? toolsSkipReason)('a fleet simulated on loopba
         const server = n % SERVERS.length;
         const at = Date.now();
         try {
-          const body = (await (await fetch(`${appBase}/call?server=${server}`)).json()) as Call;
+          const body = (await (
+            await fetch(`${appBase}/call?server=${server}`, { signal: AbortSignal.timeout(15_000) })
+          ).json()) as Call;
           calls.push({ server, at, ok: body.ok, traceId: body.traceId });
         } catch {
           calls.push({ server, at, ok: false });
@@ -296,4 +327,93 @@ describe.skipIf(fleetSkipReason ?? toolsSkipReason)('a fleet simulated on loopba
       }
     }
   });
+
+  it('one double stopped: OllamaInstanceDown fires for that server only, and resolves once it is back', async () => {
+    await doubles[0]!.close();
+    const alerts = await firing(prom, ['OllamaInstanceDown']);
+    // The app polls it through proxy 0; proxy 0 polls the double itself: both name server 0.
+    expect(alerts.map(serverOf).sort()).toEqual([`${doubleIp(0)}:11434`, `${proxyIp(0)}:11435`].sort());
+    doubles[0] = await startOllamaDouble({ host: doubleIp(0), port: 11434, chunks: 4 });
+    await resolved(prom, ['OllamaInstanceDown']);
+  }, 240_000);
+
+  it('one proxy stopped: OllamaProxyDown and OllamaInstanceDown for that one only, resolved once it is back', async () => {
+    await proxies[1]!.stop();
+    const alerts = await firing(prom, ['OllamaProxyDown', 'OllamaInstanceDown']);
+    const proxyDown = alerts.filter((a) => a.metric.alertname === 'OllamaProxyDown').map((a) => a.metric.instance);
+    expect(proxyDown).toEqual([`${proxyIp(1)}:11435`]);
+    const instanceDown = alerts.filter((a) => a.metric.alertname === 'OllamaInstanceDown').map(serverOf);
+    expect(instanceDown).toEqual([`${proxyIp(1)}:11435`]);
+    await startProxy(1);
+    await resolved(prom, ['OllamaProxyDown', 'OllamaInstanceDown']);
+  }, 240_000);
+
+  it("gateway down 10 s: the agents queue and retry; every call's trace arrives complete, pods named", async () => {
+    const selfMetric = async (name: string) =>
+      (await Promise.all(agents.map((agent) => agent.selfMetrics()))).reduce((sum, m) => sum + (m[name] ?? 0), 0);
+    await gateway.stop();
+    const downAt = Date.now();
+    let queuePeak = 0;
+    while (Date.now() - downAt < 10_000) {
+      queuePeak = Math.max(queuePeak, await selfMetric('otelcol_exporter_queue_size'));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const upAt = Date.now();
+    await gateway.start();
+
+    const complete = (call: Call) => {
+      const trace = jaeger.store.spans.filter((span) => span.traceId === call.traceId);
+      const app = trace.some(
+        (span) =>
+          span.resource['service.name'] === 'fleet-app' &&
+          span.resource['k8s.pod.name'] === 'app-0' &&
+          span.resource['k8s.node.name'] === 'node-a' &&
+          span.resource['k8s.namespace.name'] === 'apps',
+      );
+      const proxy = trace.some(
+        (span) =>
+          span.resource['service.name'] === 'ollama-otel-proxy' &&
+          span.resource['service.instance.id'] === `ollama-${call.server}` &&
+          span.resource['k8s.pod.name'] === `ollama-${call.server}` &&
+          span.resource['k8s.pod.uid'] === `uid-ollama-${call.server}` &&
+          span.resource['k8s.node.name'] === 'node-b' &&
+          span.resource['k8s.namespace.name'] === 'ollama',
+      );
+      return app && proxy;
+    };
+    const answered = calls.filter((call) => call.ok && call.traceId && call.at < upAt);
+    const during = answered.filter((call) => call.at >= downAt);
+    const deadline = Date.now() + 60_000;
+    while (answered.some((call) => !complete(call)) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const deliveredAfterMs = Date.now() - upAt;
+    const lost = answered.filter((call) => !complete(call));
+    const figures = {
+      callsWhileGatewayDown: during.length,
+      tracesLostWhileGatewayDown: during.filter((call) => !complete(call)).length,
+      tracesLostInAll: lost.length,
+      tracesChecked: answered.length,
+      agentQueuePeak: queuePeak,
+      deliveredWithinMsOfRestart: deliveredAfterMs,
+      agentSendFailedSpans: await selfMetric('otelcol_exporter_send_failed_spans'),
+      agentEnqueueFailedSpans: await selfMetric('otelcol_exporter_enqueue_failed_spans'),
+      agentSendFailedMetricPoints: await selfMetric('otelcol_exporter_send_failed_metric_points'),
+    };
+    console.log(`fleet: gateway down 10 s: ${JSON.stringify(figures)}`);
+    expect(during.length).toBeGreaterThan(20);
+    expect(queuePeak).toBeGreaterThan(0);
+    const shapes = lost.slice(0, 5).map((call) => ({
+      ...call,
+      spans: jaeger.store.spans
+        .filter((span) => span.traceId === call.traceId)
+        .map((span) => `${span.name} ${span.resource['service.name']} ${span.resource['k8s.pod.name']}`),
+    }));
+    expect(
+      lost.map((call) => call.traceId),
+      JSON.stringify(shapes, null, 1),
+    ).toEqual([]);
+    expect(figures.agentEnqueueFailedSpans).toBe(0);
+    expect(figures.agentSendFailedSpans).toBe(0);
+  }, 120_000);
 });

@@ -61,7 +61,12 @@ env:
   {{- include "ollama-otel.podEnv" . | nindent 2 }}
   # The node's collector agent (hostPort); the agent's k8sattributes matches spans by these resource attributes.
   - name: OTEL_EXPORTER_OTLP_ENDPOINT
-    value: http://$(HOST_IP):4318
+    value: http://$(HOST_IP):4317
+  - name: OTEL_EXPORTER_OTLP_PROTOCOL
+    value: grpc
+  # Without the serviceinstance detector: it would replace service.instance.id (the pod name) with a random id.
+  - name: OTEL_NODE_RESOURCE_DETECTORS
+    value: env,host,os,process
   - name: OTEL_RESOURCE_ATTRIBUTES
     value: service.instance.id=$(K8S_POD_NAME),k8s.pod.name=$(K8S_POD_NAME),k8s.pod.uid=$(K8S_POD_UID),k8s.namespace.name=$(K8S_NAMESPACE_NAME),k8s.node.name=$(K8S_NODE_NAME)
   {{- if eq $v.metrics "scrape" }}
