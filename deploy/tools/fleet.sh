@@ -9,7 +9,7 @@
 #                             (monitoring.coreos.com) converted by kubeconform's own openapi2jsonschema.py from the
 #                             CRD manifests in the pinned prometheus-operator Go module
 # Needs Go (PATH or /usr/local/go/bin), python3 with pip and PyYAML. Each build is keyed by its inputs; a second run
-# only checks and links (no network). Cold: see the report in deploy/README.md ("Fleet on Kubernetes").
+# only checks and links (no network, no Go needed). Cold: deploy/README.md, "The fleet tools and the simulation".
 #
 # Usage: bash deploy/tools/fleet.sh     Env: as install.sh (OLLAMA_OTEL_TOOLS_DIR, OLLAMA_OTEL_TOOLS_CACHE)
 set -euo pipefail
@@ -24,6 +24,7 @@ kubeconform_version=v0.8.0
 ocb_version=v0.160.0
 k8s_schemas_wheel=kubernetes-validate==1.37.0
 k8s_version=1.37.0
+k8s_schemas_sha256=85136d018a27b50ec7fc049d902bfa5193f5976807e6c0f408e3ab6fe078cad9
 promop_module=github.com/prometheus-operator/prometheus-operator
 promop_version=v0.85.0
 
@@ -35,9 +36,9 @@ flock 9
 # Holding the lock, no other run is building: temp dirs left are from interrupted runs.
 find "${store}" -maxdepth 1 -name '.*.??????' -exec rm -rf {} +
 
-go_bin="$(command -v go || true)"
-[ -n "${go_bin}" ] || go_bin=/usr/local/go/bin/go
-[ -x "${go_bin}" ] || die "no Go toolchain (go in PATH or /usr/local/go/bin/go) to build helm, kubeconform and otelcol-fleet"
+# Go is needed only to build (a machine with every build cached runs without it).
+go_bin="$(command -v go || echo /usr/local/go/bin/go)"
+need_go() { [ -x "${go_bin}" ] || die "no Go toolchain (go in PATH or /usr/local/go/bin/go) to build $1"; }
 # Module and build caches of our own, outside the repo; the proxy's checksums are checked against sum.golang.org.
 go_env=(env "GOMODCACHE=${store}/gomod" "GOCACHE=${store}/gocache" GOFLAGS=-trimpath CGO_ENABLED=0
   GOTOOLCHAIN=local GO111MODULE=on)
@@ -52,6 +53,7 @@ go_tool() {
   local name="$1" pkg="$2" version="$3" dir="${store}/$1-$3" binary="${2##*/}"
   if [ ! -x "${dir}/${binary}" ]; then
     local started=${SECONDS} tmp
+    need_go "${name}"
     log "building ${name} ${version} from the Go module proxy (${pkg})"
     tmp="$(mktemp -d "${store}/.${name}.XXXXXX")"
     GOBIN="${tmp}" nice -n 10 "${go_env[@]}" "${go_bin}" install "${pkg}@${version}" || die "go install ${pkg}@${version} failed"
@@ -71,7 +73,8 @@ key="$(cat "${builder_yaml}" <(echo "${ocb_version}") | sha256sum | cut -c1-12)"
 collector="${store}/otelcol-fleet-${key}"
 if ! "${collector}/otelcol-fleet" --version >/dev/null 2>&1; then
   started=${SECONDS}
-  log "building otelcol-fleet with ocb ${ocb_version} (k8sattributes pulls in client-go: ~10 min cold on 2 cores)"
+  need_go otelcol-fleet
+  log "building otelcol-fleet with ocb ${ocb_version} (k8s_attributes pulls in client-go: about 7 min cold on 2 busy cores)"
   tmp="$(mktemp -d "${store}/.otelcol-fleet.XXXXXX")"
   cp "${builder_yaml}" "${tmp}/builder.yaml"
   (cd "${tmp}" && nice -n 10 "${go_env[@]}" PATH="$(dirname "${go_bin}"):${PATH}" "${tools}/bin/ocb" \
@@ -93,12 +96,15 @@ stamp="kubernetes ${k8s_version} (${k8s_schemas_wheel}); prometheus-operator ${p
 if [ "$(cat "${schemas}/VERSIONS" 2>/dev/null)" != "${stamp}" ]; then
   wheel_dir="${store}/wheels"
   mkdir -p "${wheel_dir}"
-  compgen -G "${wheel_dir}/kubernetes_validate-${k8s_version}-*.whl" >/dev/null ||
+  wheel="${wheel_dir}/kubernetes_validate-${k8s_version}-py3-none-any.whl"
+  [ -s "${wheel}" ] ||
     python3 -m pip download -q --no-deps --only-binary=:all: "${k8s_schemas_wheel}" -d "${wheel_dir}" ||
     die "pip download ${k8s_schemas_wheel} failed"
+  echo "${k8s_schemas_sha256}  ${wheel}" | sha256sum -c --quiet - ||
+    die "${wheel} is not the pinned wheel (sha256 ${k8s_schemas_sha256}); delete it and run again"
   rm -rf "${schemas}.tmp"
   mkdir -p "${schemas}.tmp/wheel" "${schemas}.tmp/crds/monitoring.coreos.com"
-  (cd "${schemas}.tmp/wheel" && python3 -m zipfile -e "${wheel_dir}"/kubernetes_validate-"${k8s_version}"-*.whl . &&
+  (cd "${schemas}.tmp/wheel" && python3 -m zipfile -e "${wheel}" . &&
     mv "kubernetes_validate/kubernetes-json-schema/v${k8s_version}-local-strict" ../kubernetes) ||
     die "unpacking ${k8s_schemas_wheel} failed"
   # The package resolves "/api/_definitions.json" itself; kubeconform loads file:// URLs (hence the stamp's path).
@@ -108,6 +114,7 @@ if [ "$(cat "${schemas}/VERSIONS" 2>/dev/null)" != "${stamp}" ]; then
   rm -rf "${schemas}.tmp/wheel"
 
   # The Prometheus Operator's CRDs -> ${schemas}/crds/{group}/{kind}_{version}.json, strict (no unknown fields).
+  need_go "the CRD schemas (go mod download)"
   mod_dir() { "${go_env[@]}" "${go_bin}" mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'; }
   promop_dir="$(mod_dir "${promop_module}@${promop_version}")" || die "go mod download ${promop_module}@${promop_version} failed"
   kc_dir="$(mod_dir "${kubeconform_module}@${kubeconform_version}")" || die "go mod download ${kubeconform_module} failed"
