@@ -85,6 +85,9 @@ securityContext:
   allowPrivilegeEscalation: false
   readOnlyRootFilesystem: true
   runAsNonRoot: true
+  # The image's USER is `node` (a name the kubelet cannot check against runAsNonRoot): its uid and gid.
+  runAsUser: 1000
+  runAsGroup: 1000
   capabilities: { drop: [ALL] }
 {{- end -}}
 
