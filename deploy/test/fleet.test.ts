@@ -31,10 +31,18 @@ import { startOtlpHttpReceiver } from '../../packages/node/test/helpers/otlp-htt
 import { exampleDir, waitForHealthy } from './app.js';
 import { type RunningCollector, startCollector } from './collector.js';
 import { dashboardExpressions } from './dashboard.js';
-import { collectorConfigs, findObject, fleetSkipReason, fleetTools, render, valuesFiles } from './helm.js';
+import {
+  collectorConfigs,
+  configAt,
+  findObject,
+  fleetSkipReason,
+  fleetTools,
+  loopbackNet,
+  render,
+  valuesFiles,
+} from './helm.js';
 import { freePort, type RunningPrometheus, type Sample, startPrometheus } from './prometheus.js';
 import { deployDir, repoRoot, toolsSkipReason } from './tools.js';
-import { parseYaml } from './yaml.js';
 
 const CLI = join(repoRoot, 'packages', 'proxy', 'dist', 'esm', 'cli.js');
 const APP = join(deployDir, 'test', 'fixtures', 'fleet-app.mjs');
@@ -43,8 +51,7 @@ const PROXY_JOB = 'ollama-otel-proxy';
 const FLEET_ROW = 'Fleet: per server ($server)';
 const SERVERS = [0, 1, 2];
 
-// One /16 of 127/8 per run, so two runs of this test on one machine do not collide on the chart's fixed ports.
-const net = `127.${2 + Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
+const net = loopbackNet();
 const ip = { agentA: `${net}.2`, agentB: `${net}.3`, gateway: `${net}.10` };
 const proxyIp = (i: number) => `${net}.${21 + i}`;
 const doubleIp = (i: number) => `${net}.${31 + i}`;
@@ -94,18 +101,39 @@ async function seriesOf(prom: RunningPrometheus, expr: string, count: number) {
   }
 }
 
-/** `ALERTS{alertname=~names, alertstate="firing"}` once every alert of `names` fires (or after `timeoutMs`). */
-async function firing(prom: RunningPrometheus, names: string[], timeoutMs = 150_000) {
+/** What an alert is about: the proxy's scrape target for OllamaProxyDown, else the server. */
+const subject = (s: Sample) =>
+  s.metric.alertname === 'OllamaProxyDown' ? s.metric.instance : `${s.metric.server_address}:${s.metric.server_port}`;
+
+/** alertname → its subjects, sorted, as one comparable string. */
+function alertSet(samples: Sample[], names: string[]): string {
+  return JSON.stringify(
+    [...names]
+      .sort()
+      .map((name) => [name, [...new Set(samples.filter((s) => s.metric.alertname === name).map(subject))].sort()]),
+  );
+}
+
+/**
+ * Waits until the alerts of `expected` (alertname → subjects) fire for exactly those subjects, and no other subject
+ * has one of them pending or firing; fails with what it saw after `timeoutMs`.
+ */
+async function expectFiring(prom: RunningPrometheus, expected: Record<string, string[]>, timeoutMs = 150_000) {
+  const names = Object.keys(expected);
+  const want = JSON.stringify([...names].sort().map((name) => [name, [...expected[name]!].sort()]));
   const deadline = Date.now() + timeoutMs;
-  const expr = `ALERTS{alertname=~"${names.join('|')}", alertstate="firing"}`;
-  for (;;) {
-    const samples = await prom.query(expr);
-    const fired = new Set(samples.map((s) => s.metric.alertname));
-    if (names.every((name) => fired.has(name))) return samples;
-    if (Date.now() > deadline)
-      throw new Error(`not all of ${names} fired in ${timeoutMs} ms: ${JSON.stringify(samples)}`);
+  let seen = '';
+  while (Date.now() < deadline) {
+    const samples = await prom.query(`ALERTS{alertname=~"${names.join('|')}"}`);
+    const firingNow = alertSet(
+      samples.filter((s) => s.metric.alertstate === 'firing'),
+      names,
+    );
+    seen = alertSet(samples, names);
+    if (firingNow === want && seen === want) return;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
+  expect(seen, 'pending or firing after the wait').toBe(want);
 }
 
 /** Waits until no alert of `names` is pending or firing. */
@@ -119,8 +147,6 @@ async function resolved(prom: RunningPrometheus, names: string[], timeoutMs = 60
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }
-
-const serverOf = (s: Sample) => `${s.metric.server_address}:${s.metric.server_port}`;
 
 /** Replaces the downward API's `$(VAR)` references the way the kubelet does. */
 const expand = (value: string, vars: Record<string, string>) =>
@@ -195,12 +221,10 @@ describe.skipIf(fleetSkipReason ?? toolsSkipReason)('a fleet simulated on loopba
       'collector.gateway.metrics.endpoint': metricsSink.endpoint,
     });
     const configs = collectorConfigs(objects);
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: the Collector's own ${env:...} syntax
-    const at = (text: string, podIp: string) => parseYaml(text.replaceAll('${env:MY_POD_IP}', podIp));
-    gateway = await startCollector(at(configs.gateway!.text, ip.gateway), fleetTools.otelcolFleet);
+    gateway = await startCollector(configAt(configs.gateway!.text, ip.gateway), fleetTools.otelcolFleet);
     agents = [
-      await startCollector(at(configs.agent!.text, ip.agentA), fleetTools.otelcolFleet),
-      await startCollector(at(configs.agent!.text, ip.agentB), fleetTools.otelcolFleet),
+      await startCollector(configAt(configs.agent!.text, ip.agentA), fleetTools.otelcolFleet),
+      await startCollector(configAt(configs.agent!.text, ip.agentB), fleetTools.otelcolFleet),
     ];
 
     // The proxies: the chart's container (args, env) as the kubelet would run it on node-b.
@@ -330,20 +354,18 @@ describe.skipIf(fleetSkipReason ?? toolsSkipReason)('a fleet simulated on loopba
 
   it('one double stopped: OllamaInstanceDown fires for that server only, and resolves once it is back', async () => {
     await doubles[0]!.close();
-    const alerts = await firing(prom, ['OllamaInstanceDown']);
     // The app polls it through proxy 0; proxy 0 polls the double itself: both name server 0.
-    expect(alerts.map(serverOf).sort()).toEqual([`${doubleIp(0)}:11434`, `${proxyIp(0)}:11435`].sort());
+    await expectFiring(prom, { OllamaInstanceDown: [`${doubleIp(0)}:11434`, `${proxyIp(0)}:11435`] });
     doubles[0] = await startOllamaDouble({ host: doubleIp(0), port: 11434, chunks: 4 });
     await resolved(prom, ['OllamaInstanceDown']);
   }, 240_000);
 
   it('one proxy stopped: OllamaProxyDown and OllamaInstanceDown for that one only, resolved once it is back', async () => {
     await proxies[1]!.stop();
-    const alerts = await firing(prom, ['OllamaProxyDown', 'OllamaInstanceDown']);
-    const proxyDown = alerts.filter((a) => a.metric.alertname === 'OllamaProxyDown').map((a) => a.metric.instance);
-    expect(proxyDown).toEqual([`${proxyIp(1)}:11435`]);
-    const instanceDown = alerts.filter((a) => a.metric.alertname === 'OllamaInstanceDown').map(serverOf);
-    expect(instanceDown).toEqual([`${proxyIp(1)}:11435`]);
+    await expectFiring(prom, {
+      OllamaProxyDown: [`${proxyIp(1)}:11435`],
+      OllamaInstanceDown: [`${proxyIp(1)}:11435`],
+    });
     await startProxy(1);
     await resolved(prom, ['OllamaProxyDown', 'OllamaInstanceDown']);
   }, 240_000);

@@ -10,19 +10,23 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KINDS, typeOf } from './collector.js';
+import { startOtlpGrpcReceiver } from '../../packages/node/test/helpers/otlp-grpc-receiver.js';
+import { KINDS, startCollector, typeOf } from './collector.js';
 import { dashboardsDir } from './dashboard.js';
 import {
   chartDir,
   collectorConfigs,
+  configAt,
   findObject,
   fleetSkipReason,
   fleetTools,
+  loopbackNet,
   render,
   schemaDir,
   template,
   valuesFiles,
 } from './helm.js';
+import { freePort } from './prometheus.js';
 import { deployDir, run } from './tools.js';
 import { loadYaml, parseYaml } from './yaml.js';
 
@@ -237,5 +241,65 @@ describe.skipIf(fleetSkipReason)('the Helm chart deploy/helm/ollama-otel', () =>
       '-dcgm',
     );
     expect(chart.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'dcgm-exporter' });
+  });
+});
+
+describe.skipIf(fleetSkipReason)('the rendered load balancer and tail-sampling gateway, running', () => {
+  it('keep the traces with an error and the slow ones, and drop the rest', async () => {
+    const jaeger = await startOtlpGrpcReceiver();
+    const net = loopbackNet();
+    const [lbIp, gatewayIp] = [`${net}.2`, `${net}.10`];
+    const configs = collectorConfigs(
+      render([valuesFiles[2]!], {
+        'collector.loadBalancer.gatewayHostname': gatewayIp, // the headless Service's DNS name, resolved to the pod
+        'collector.gateway.traces.endpoint': `127.0.0.1:${jaeger.port}`,
+        'collector.gateway.metrics.endpoint': `http://127.0.0.1:${await freePort()}`,
+        'collector.gateway.tailSampling.decisionWait': '1s',
+        'collector.gateway.tailSampling.slowThresholdMs': 500,
+        'collector.gateway.tailSampling.keepPercent': 0,
+      }),
+    );
+    const gateway = await startCollector(configAt(configs.gateway!.text, gatewayIp), fleetTools.otelcolFleet);
+    const lb = await startCollector(configAt(configs.loadbalancer!.text, lbIp), fleetTools.otelcolFleet);
+    try {
+      const now = BigInt(Date.now()) * 1_000_000n;
+      const span = (traceId: string, ms: number, error: boolean) => ({
+        traceId,
+        spanId: traceId.slice(0, 16),
+        name: 'chat llama3.2',
+        kind: 3,
+        startTimeUnixNano: String(now),
+        endTimeUnixNano: String(now + BigInt(ms) * 1_000_000n),
+        status: { code: error ? 2 : 1 },
+      });
+      const traces = { error: 'a'.repeat(32), slow: 'b'.repeat(32), fast: 'c'.repeat(32) };
+      const body = {
+        resourceSpans: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'router' } }] },
+            scopeSpans: [
+              { spans: [span(traces.error, 20, true), span(traces.slow, 2000, false), span(traces.fast, 20, false)] },
+            ],
+          },
+        ],
+      };
+      const res = await fetch(`http://${lbIp}:4318/v1/traces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBe(200);
+      const deadline = Date.now() + 20_000;
+      while (jaeger.store.spans.length < 2 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      // One more decision period: the fast trace's "drop" is a decision too.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      expect(jaeger.store.spans.map((s) => s.traceId).sort()).toEqual([traces.error, traces.slow]);
+    } finally {
+      await lb.close();
+      await gateway.close();
+      await jaeger.close();
+    }
   });
 });

@@ -27,15 +27,15 @@ export const fleetSkipReason = skipReason(
 
 export const RELEASE = 'fleet';
 
-/** Values set on the command line after the values files: strings as they are, booleans as booleans. */
-export type SetValues = Record<string, string | boolean>;
+/** Values set on the command line after the values files: strings as they are, numbers and booleans typed. */
+export type SetValues = Record<string, string | number | boolean>;
 
 /** `helm template` of the chart: its output. */
 export function template(files: string[], set: SetValues = {}): string {
   const args = ['template', RELEASE, chartDir, '--namespace', 'observability'];
   for (const file of files) args.push('-f', file);
   for (const [key, value] of Object.entries(set)) {
-    args.push(typeof value === 'boolean' ? '--set' : '--set-string', `${key}=${value}`);
+    args.push(typeof value === 'string' ? '--set-string' : '--set', `${key}=${value}`);
   }
   return run(fleetTools.helm, args, { cleanEnv: true });
 }
@@ -64,4 +64,18 @@ export function collectorConfigs(objects: any[]): Record<string, { text: string;
     configs[tier] = { text, config: parseYaml(text) };
   }
   return configs;
+}
+
+/** A collector config as the pod with IP `podIp` runs it: the downward API's MY_POD_IP filled in. */
+export function configAt(text: string, podIp: string): any {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the Collector's own ${env:...} syntax
+  return parseYaml(text.replaceAll('${env:MY_POD_IP}', podIp));
+}
+
+/**
+ * A random 127.x.y prefix (a /24 of loopback addresses) for one test run: the chart's collectors listen on fixed
+ * ports (4317, 4318, 8888, 13133), so each one gets an address of its own, and two runs on one machine do not collide.
+ */
+export function loopbackNet(): string {
+  return `127.${2 + Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
 }
