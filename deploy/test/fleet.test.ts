@@ -31,16 +31,7 @@ import { startOtlpHttpReceiver } from '../../packages/node/test/helpers/otlp-htt
 import { exampleDir, waitForHealthy } from './app.js';
 import { type RunningCollector, startCollector } from './collector.js';
 import { dashboardExpressions } from './dashboard.js';
-import {
-  collectorConfigs,
-  configAt,
-  findObject,
-  fleetSkipReason,
-  fleetTools,
-  loopbackNet,
-  render,
-  valuesFiles,
-} from './helm.js';
+import * as chart from './helm.js';
 import { freePort, type RunningPrometheus, type Sample, startPrometheus } from './prometheus.js';
 import { deployDir, repoRoot, toolsSkipReason } from './tools.js';
 
@@ -51,7 +42,7 @@ const PROXY_JOB = 'ollama-otel-proxy';
 const FLEET_ROW = 'Fleet: per server ($server)';
 const SERVERS = [0, 1, 2];
 
-const net = loopbackNet();
+const net = chart.loopbackNet();
 const ip = { agentA: `${net}.2`, agentB: `${net}.3`, gateway: `${net}.10` };
 const proxyIp = (i: number) => `${net}.${21 + i}`;
 const doubleIp = (i: number) => `${net}.${31 + i}`;
@@ -152,7 +143,7 @@ async function resolved(prom: RunningPrometheus, names: string[], timeoutMs = 60
 const expand = (value: string, vars: Record<string, string>) =>
   value.replace(/\$\((\w+)\)/g, (m, name: string) => vars[name] ?? m);
 
-describe.skipIf(fleetSkipReason ?? toolsSkipReason)('a fleet simulated on loopback with the chart', () => {
+describe.skipIf(chart.fleetSkipReason ?? toolsSkipReason)('a fleet simulated on loopback with the chart', () => {
   const doubles: OllamaDouble[] = [];
   const proxies: ReturnType<typeof child>[] = [];
   let startProxy: (i: number) => Promise<ReturnType<typeof child>>;
@@ -176,8 +167,8 @@ describe.skipIf(fleetSkipReason ?? toolsSkipReason)('a fleet simulated on loopba
     // Prometheus (Debian's build has no OTLP receiver): scrapes the proxies as the chart's PodMonitor says and the
     // app's own /metrics with the same relabelling (prometheus-scrape.yml's); the chart's PrometheusRule as rules.
     // The app also pushes its metrics through agent → gateway, into `metricsSink`.
-    const first = render([valuesFiles[0]!]);
-    const monitor = findObject(first, 'PodMonitor', '-proxy').spec.podMetricsEndpoints[0];
+    const first = chart.render([chart.valuesFiles[0]!]);
+    const monitor = chart.findObject(first, 'PodMonitor', '-proxy').spec.podMetricsEndpoints[0];
     const relabel = monitor.metricRelabelings.map((r: any) => ({
       source_labels: r.sourceLabels,
       regex: r.regex,
@@ -190,7 +181,7 @@ describe.skipIf(fleetSkipReason ?? toolsSkipReason)('a fleet simulated on loopba
     mkdirSync(join(promDir, 'rules'));
     writeFileSync(
       join(promDir, 'rules', 'fleet.yml'),
-      JSON.stringify({ groups: findObject(first, 'PrometheusRule', 'ollama-otel').spec.groups }),
+      JSON.stringify({ groups: chart.findObject(first, 'PrometheusRule', 'ollama-otel').spec.groups }),
     );
     const promConfig = {
       global: { scrape_interval: '1s', evaluation_interval: '1s' },
@@ -214,21 +205,21 @@ describe.skipIf(fleetSkipReason ?? toolsSkipReason)('a fleet simulated on loopba
     metricsSink = await startOtlpHttpReceiver();
 
     // The chart rendered for this machine: standalone proxies, agents without k8s_attributes, loopback endpoints.
-    const objects = render([valuesFiles[1]!], {
+    const objects = chart.render([chart.valuesFiles[1]!], {
       'collector.agent.k8sattributes': false,
       'collector.agent.nextHop': `${ip.gateway}:4317`,
       'collector.gateway.traces.endpoint': `127.0.0.1:${jaeger.port}`,
       'collector.gateway.metrics.endpoint': metricsSink.endpoint,
     });
-    const configs = collectorConfigs(objects);
-    gateway = await startCollector(configAt(configs.gateway!.text, ip.gateway), fleetTools.otelcolFleet);
+    const configs = chart.collectorConfigs(objects);
+    gateway = await startCollector(chart.configAt(configs.gateway!.text, ip.gateway), chart.fleetTools.otelcolFleet);
     agents = [
-      await startCollector(configAt(configs.agent!.text, ip.agentA), fleetTools.otelcolFleet),
-      await startCollector(configAt(configs.agent!.text, ip.agentB), fleetTools.otelcolFleet),
+      await startCollector(chart.configAt(configs.agent!.text, ip.agentA), chart.fleetTools.otelcolFleet),
+      await startCollector(chart.configAt(configs.agent!.text, ip.agentB), chart.fleetTools.otelcolFleet),
     ];
 
     // The proxies: the chart's container (args, env) as the kubelet would run it on node-b.
-    const container = findObject(objects, 'Deployment', '-proxy-gpu-a').spec.template.spec.containers[0];
+    const container = chart.findObject(objects, 'Deployment', '-proxy-gpu-a').spec.template.spec.containers[0];
     for (const i of SERVERS) doubles.push(await startOllamaDouble({ host: doubleIp(i), port: 11434, chunks: 4 }));
     startProxy = async (i: number) => {
       const vars = {
