@@ -133,12 +133,14 @@ export interface RunningCollector {
 
 const READY = 'Everything is ready. Begin running and processing data.';
 
-export async function startCollector(config: any): Promise<RunningCollector> {
+/** `binary`: another collector build (default otelcorecol), e.g. deploy/tools/fleet.sh's otelcol-fleet. */
+export async function startCollector(config: any, binary = otelcol): Promise<RunningCollector> {
   const dir = mkdtempSync(join(tmpdir(), 'ollama-otel-otelcol-'));
   const configFile = join(dir, 'config.yaml');
   // JSON is YAML.
   writeFileSync(configFile, JSON.stringify(config, null, 2));
-  const { port: telemetryPort } = config.service.telemetry.metrics.readers[0].pull.exporter.prometheus;
+  const { host: telemetryHost = '127.0.0.1', port: telemetryPort } =
+    config.service.telemetry.metrics.readers[0].pull.exporter.prometheus;
   let output = '';
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
@@ -149,14 +151,14 @@ export async function startCollector(config: any): Promise<RunningCollector> {
     const deadline = Date.now() + 15_000;
     while (readyCount() < count) {
       if (!running() || Date.now() > deadline) {
-        throw new Error(`otelcorecol did not become ready:\n${output.slice(-4000)}`);
+        throw new Error(`${binary} did not become ready:\n${output.slice(-4000)}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
   };
   const start = async () => {
     const ready = readyCount() + 1;
-    const proc = spawn(otelcol, [`--config=${configFile}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(binary, [`--config=${configFile}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     proc.stdout?.on('data', (chunk) => {
       output += chunk;
@@ -182,7 +184,7 @@ export async function startCollector(config: any): Promise<RunningCollector> {
     configFile,
     output: () => output,
     async selfMetrics() {
-      const text = await (await fetch(`http://127.0.0.1:${telemetryPort}/metrics`)).text();
+      const text = await (await fetch(`http://${telemetryHost}:${telemetryPort}/metrics`)).text();
       const sums: Record<string, number> = {};
       for (const line of text.split('\n')) {
         const match = /^(otelcol_\w+)(?:\{[^}]*\})? (\S+)$/.exec(line);

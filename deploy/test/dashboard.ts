@@ -81,21 +81,24 @@ export function variableToPromQL(query: string): string {
 export interface ExpressionFilter {
   /** Leave out the panels under these rows (e.g. {@link PROXY_ROW} for traffic that no proxy served). */
   skipRows?: string[];
+  /** Only the panels under these rows (and no variable queries). */
+  onlyRows?: string[];
 }
 
 export function dashboardExpressions(
   values: Record<string, string> = {},
-  { skipRows = [] }: ExpressionFilter = {},
+  { skipRows = [], onlyRows }: ExpressionFilter = {},
 ): DashboardExpr[] {
   const out: DashboardExpr[] = [];
   for (const { file, json } of loadDashboards()) {
-    for (const v of json.templating?.list ?? []) {
+    for (const v of onlyRows ? [] : (json.templating?.list ?? [])) {
       if (v.type !== 'query' || !isPrometheus(v.datasource)) continue;
       const raw = typeof v.query === 'string' ? v.query : v.query.query;
       out.push({ dashboard: file, where: `$${v.name}`, raw, expr: substituteVariables(variableToPromQL(raw), values) });
     }
     for (const { panel, row } of panelsWithRows(json)) {
       if (row !== undefined && skipRows.includes(row)) continue;
+      if (onlyRows && (row === undefined || !onlyRows.includes(row))) continue;
       for (const target of panel.targets ?? []) {
         if (!target.expr || !isPrometheus(target.datasource ?? panel.datasource)) continue;
         out.push({

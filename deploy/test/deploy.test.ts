@@ -315,7 +315,7 @@ describe.skipIf(toolsSkipReason)('every PromQL expression parses (real Prometheu
 
   it('loads every rule file (a rule that does not parse stops Prometheus at startup)', async () => {
     const rules = await prom.rules();
-    expect(rules.filter((r) => r.type === 'recording')).toHaveLength(8);
+    expect(rules.filter((r) => r.type === 'recording')).toHaveLength(10);
     expect(rules.filter((r) => r.type === 'alerting').length).toBeGreaterThanOrEqual(9);
   });
 

@@ -40,6 +40,8 @@ export interface PrometheusOptions {
   scrapeInterval?: string;
   /** Replaces the config's `global.evaluation_interval` (rules). */
   evaluationInterval?: string;
+  /** More command-line flags, e.g. `--web.enable-otlp-receiver`. */
+  flags?: string[];
 }
 
 export interface Sample {
@@ -128,6 +130,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
       `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
       '--log.level=warn',
+      ...(options.flags ?? []),
     ],
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
   );

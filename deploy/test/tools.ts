@@ -19,12 +19,18 @@ export const tools = {
   dockerCompose: join(toolsDir, 'bin', 'docker-compose'),
 };
 
-/** Why the tools at `paths` cannot run here (missing, or `<tool> <versionArg>` fails), or undefined. */
-export function checkTools(paths: Record<string, string>): string | undefined {
+/**
+ * Why the tools at `paths` cannot run here (missing, or `<tool> <version args>` fails), or undefined. The version
+ * arguments are `--version` unless `versionArgs` names others for a tool.
+ */
+export function checkTools(
+  paths: Record<string, string>,
+  versionArgs: Record<string, string[]> = { dockerCompose: ['version'] },
+): string | undefined {
   for (const [name, path] of Object.entries(paths)) {
     if (!existsSync(path)) return `${name} not found at ${path}`;
     try {
-      execFileSync(path, [name === 'dockerCompose' ? 'version' : '--version'], { stdio: 'pipe', timeout: 10_000 });
+      execFileSync(path, versionArgs[name] ?? ['--version'], { stdio: 'pipe', timeout: 10_000 });
     } catch (error) {
       return `${path} does not run: ${(error as Error).message}`;
     }

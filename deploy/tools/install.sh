@@ -3,7 +3,9 @@
 #   - prometheus + promtool 3.x   (Debian sid; bookworm/trixie only ship 2.x)
 #   - docker-compose v2           (Debian sid, else trixie; needs no Docker daemon for `config`)
 #   - otelcorecol                 (the OpenTelemetry Collector, core components, built from Debian's Go sources
-#                                  by otelcol.sh, which this script runs last)
+#                                  by otelcol.sh, which this script runs next)
+#   - helm, kubeconform, otelcol-fleet, Kubernetes/Prometheus-Operator schemas (fleet.sh, run last: the Helm chart's
+#                                  tools, from the Go module proxy and PyPI at pinned versions)
 #
 # How: `apt-get download` against a PRIVATE sources list, package lists and cache (the system's apt
 # configuration, lists and installed packages are never touched), then `dpkg -x` into .tools/root and
@@ -31,8 +33,14 @@ tools_ok() {
     [ "$(major_of "${tools}/bin/docker-compose" version)" = 2 ]
 }
 
-# The collector is built by its own script (from Debian's Go sources; minutes, once per machine).
-build_collector() { exec bash "${repo_root}/deploy/tools/otelcol.sh" "$@"; }
+# The collectors and the chart's tools are built by their own scripts (minutes, once per machine).
+# One failing does not stop the other; the exit status is the last failure's.
+build_collector() {
+  local status=0
+  bash "${repo_root}/deploy/tools/otelcol.sh" "$@" || status=$?
+  bash "${repo_root}/deploy/tools/fleet.sh" "$@" || status=$?
+  exit "${status}"
+}
 
 if [ "${refresh}" = 0 ] && tools_ok; then
   log "up to date in ${tools} ($(tr '\n' ' ' <"${tools}/VERSIONS" 2>/dev/null))"

@@ -30,12 +30,18 @@ export interface ResolvedOtlp {
   headers: Record<string, string> | undefined;
 }
 
-export interface ResolvedServerMetrics {
+/** One polled Ollama server. */
+export interface ResolvedServer {
   /** Base URL, no trailing slash, e.g. `http://127.0.0.1:11434`. */
   baseUrl: string;
   /** `server.address` / `server.port` attributes. */
   address: string;
   port: number;
+}
+
+/** The first server's fields, plus every polled server (one or more, no duplicates) in `servers`. */
+export interface ResolvedServerMetrics extends ResolvedServer {
+  servers: ResolvedServer[];
   minIntervalMillis: number;
   timeoutMillis: number;
   headers: Record<string, string>;
@@ -228,16 +234,22 @@ function resolveServerMetrics(
   read: EnvReader,
   warnings: string[],
 ): ResolvedServerMetrics | undefined {
-  let parsed: ReturnType<typeof parseOllamaHost>;
+  const hosts = options.hosts ?? hostList(env.OLLAMA_OTEL_SERVER_METRICS_HOSTS);
+  const servers: ResolvedServer[] = [];
   try {
-    parsed = parseOllamaHost(nonEmpty(options.host) ?? nonEmpty(env.OLLAMA_HOST));
+    for (const host of hosts?.length ? hosts : [nonEmpty(options.host) ?? nonEmpty(env.OLLAMA_HOST)]) {
+      const server = parseOllamaHost(host);
+      if (!servers.some((s) => s.baseUrl === server.baseUrl)) servers.push(server);
+    }
   } catch (err) {
     warnings.push(`Ollama server metrics disabled: cannot parse the Ollama host (${(err as Error).message})`);
     return undefined;
   }
+  const [parsed] = servers as [ResolvedServer, ...ResolvedServer[]];
   const apiKey = nonEmpty(env.OLLAMA_API_KEY);
   return {
     ...parsed,
+    servers,
     minIntervalMillis:
       nonNegative(options.minIntervalMillis, 'ollamaServerMetrics.minIntervalMillis', warnings) ??
       read.nonNegativeNumber('OLLAMA_OTEL_SERVER_METRICS_MIN_INTERVAL') ??
@@ -248,6 +260,12 @@ function resolveServerMetrics(
       DEFAULTS.serverMetricsTimeoutMillis,
     headers: options.headers ?? (apiKey ? { Authorization: `Bearer ${apiKey}` } : {}),
   };
+}
+
+/** `OLLAMA_OTEL_SERVER_METRICS_HOSTS`: hosts separated by commas or whitespace; undefined when empty. */
+function hostList(raw: string | undefined): string[] | undefined {
+  const hosts = raw?.split(/[\s,]+/).filter((h) => h !== '');
+  return hosts?.length ? hosts : undefined;
 }
 
 function normalizeServerOptions(value: TelemetryOptions['ollamaServerMetrics']): OllamaServerMetricsOptions {

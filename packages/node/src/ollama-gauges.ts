@@ -9,7 +9,14 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { type Attributes, type BatchObservableCallback, context, diag, type Meter } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type BatchObservableCallback,
+  type BatchObservableResult,
+  context,
+  diag,
+  type Meter,
+} from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import type { ResolvedServerMetrics } from './config.js';
 
@@ -292,13 +299,25 @@ function seriesKey(model: RunningModel): string {
 }
 
 export interface OllamaServerMetrics {
-  readonly poller: OllamaServerPoller;
+  /** One poller per server, in the order of `config.servers`. */
+  readonly pollers: readonly OllamaServerPoller[];
   /** Removes the callback; the instruments stop reporting. */
   stop(): void;
 }
 
+/** What is known about one polled server between collections. */
+interface ServerState {
+  baseUrl: string;
+  attributes: Attributes;
+  poller: OllamaServerPoller;
+  tracker: ModelTracker;
+  /** Every version seen: a replaced one keeps reporting 0 (its series cannot be dropped under cumulative export). */
+  versions: Set<string>;
+}
+
 /**
- * Creates the gauges and counters on `meter` and one batch callback that polls (cached) and observes them all.
+ * Creates the gauges and counters on `meter` and one batch callback that polls every server of `config.servers`
+ * (cached, concurrently) and observes them all, each series with its server's `server.address` and `server.port`.
  *
  * `ollama.up` carries the server version (the last one known while the server is down, so an outage does not
  * split the series). After an upgrade the previous version's series reports 0: with cumulative temporality the
@@ -313,18 +332,23 @@ export function registerOllamaServerMetrics(
   config: ResolvedServerMetrics,
   now: () => number = Date.now,
 ): OllamaServerMetrics {
-  const serverAttributes: Attributes = { [ATTR_SERVER_ADDRESS]: config.address, [ATTR_SERVER_PORT]: config.port };
-  const poller = new OllamaServerPoller({
-    baseUrl: config.baseUrl,
-    timeoutMillis: config.timeoutMillis,
-    minIntervalMillis: config.minIntervalMillis,
-    headers: config.headers,
-    now,
+  const states: ServerState[] = config.servers.map((server) => {
+    const attributes: Attributes = { [ATTR_SERVER_ADDRESS]: server.address, [ATTR_SERVER_PORT]: server.port };
+    const poller = new OllamaServerPoller({
+      baseUrl: server.baseUrl,
+      timeoutMillis: config.timeoutMillis,
+      minIntervalMillis: config.minIntervalMillis,
+      headers: config.headers,
+      now,
+    });
+    return {
+      baseUrl: server.baseUrl,
+      attributes,
+      poller,
+      tracker: new ModelTracker(attributes),
+      versions: new Set<string>(),
+    };
   });
-  const tracker = new ModelTracker(serverAttributes);
-  /** Every version seen: a replaced one keeps reporting 0 (its series cannot be dropped under cumulative export). */
-  const versions = new Set<string>();
-
   const up = meter.createObservableGauge(METRIC_UP, {
     description: 'Whether the Ollama server answered GET /api/ps at the last poll (1) or not (0)',
     unit: '{status}',
@@ -359,39 +383,46 @@ export function registerOllamaServerMetrics(
   });
   const observables = [up, loaded, memorySize, memoryVram, expiresIn, contextLength, loads, unloads];
 
-  const callback: BatchObservableCallback = async (result) => {
-    try {
-      const snapshot = await poller.snapshot();
-      tracker.update(snapshot);
-      if (snapshot.version === undefined) {
-        result.observe(up, snapshot.up ? 1 : 0, serverAttributes);
-      } else {
-        versions.add(snapshot.version);
-        for (const version of versions) {
-          const current = version === snapshot.version;
-          result.observe(up, current && snapshot.up ? 1 : 0, { ...serverAttributes, [ATTR_OLLAMA_VERSION]: version });
-        }
+  const observeServer = (result: BatchObservableResult, state: ServerState, snapshot: ServerSnapshot): void => {
+    state.tracker.update(snapshot);
+    if (snapshot.version === undefined) {
+      result.observe(up, snapshot.up ? 1 : 0, state.attributes);
+    } else {
+      state.versions.add(snapshot.version);
+      for (const version of state.versions) {
+        const current = version === snapshot.version;
+        result.observe(up, current && snapshot.up ? 1 : 0, { ...state.attributes, [ATTR_OLLAMA_VERSION]: version });
       }
-      const at = now();
-      for (const model of tracker.tracked()) {
-        const current = snapshot.up ? model.current : undefined;
-        result.observe(loaded, current ? 1 : 0, model.attributes);
-        result.observe(memorySize, current?.size ?? 0, model.attributes);
-        result.observe(memoryVram, current?.sizeVram ?? 0, model.attributes);
-        const expires = current?.expiresAt;
-        result.observe(expiresIn, expires === undefined ? 0 : Math.max(0, (expires - at) / 1000), model.attributes);
-        if (current?.contextLength !== undefined)
-          result.observe(contextLength, current.contextLength, model.attributes);
-        result.observe(loads, model.loads, model.attributes);
-        result.observe(unloads, model.unloads, model.attributes);
-      }
-    } catch (err) {
-      diag.debug('@ollama-otel/node: observing the Ollama server gauges failed', err);
     }
+    const at = now();
+    for (const model of state.tracker.tracked()) {
+      const current = snapshot.up ? model.current : undefined;
+      result.observe(loaded, current ? 1 : 0, model.attributes);
+      result.observe(memorySize, current?.size ?? 0, model.attributes);
+      result.observe(memoryVram, current?.sizeVram ?? 0, model.attributes);
+      const expires = current?.expiresAt;
+      result.observe(expiresIn, expires === undefined ? 0 : Math.max(0, (expires - at) / 1000), model.attributes);
+      if (current?.contextLength !== undefined) result.observe(contextLength, current.contextLength, model.attributes);
+      result.observe(loads, model.loads, model.attributes);
+      result.observe(unloads, model.unloads, model.attributes);
+    }
+  };
+
+  const callback: BatchObservableCallback = async (result) => {
+    // One slow or failing server must not hold back or hide the others: each is polled with its own time limit.
+    await Promise.all(
+      states.map(async (state) => {
+        try {
+          observeServer(result, state, await state.poller.snapshot());
+        } catch (err) {
+          diag.debug(`@ollama-otel/node: observing the Ollama server gauges of ${state.baseUrl} failed`, err);
+        }
+      }),
+    );
   };
   meter.addBatchObservableCallback(callback, observables);
   return {
-    poller,
+    pollers: states.map((s) => s.poller),
     stop: () => {
       try {
         meter.removeBatchObservableCallback(callback, observables);

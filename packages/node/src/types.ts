@@ -52,6 +52,12 @@ export interface OllamaServerMetricsOptions {
    */
   host?: string;
   /**
+   * Several Ollama servers (a fleet), each in any form `host` accepts; every series carries its server's
+   * `server.address` and `server.port`. Wins over `host`. Default `OLLAMA_OTEL_SERVER_METRICS_HOSTS` (separated by
+   * commas), else just `host`.
+   */
+  hosts?: string[];
+  /**
    * The server is asked at most once per this many milliseconds; collections in between reuse the last answer.
    * Default `OLLAMA_OTEL_SERVER_METRICS_MIN_INTERVAL`, else 15000.
    */

@@ -39,6 +39,7 @@ describe('resolveConfig: defaults', () => {
       baseUrl: 'http://127.0.0.1:11434',
       address: '127.0.0.1',
       port: 11434,
+      servers: [{ baseUrl: 'http://127.0.0.1:11434', address: '127.0.0.1', port: 11434 }],
       minIntervalMillis: 15_000,
       timeoutMillis: 2_000,
       headers: {},
@@ -81,6 +82,26 @@ describe('resolveConfig: environment variables', () => {
     expect(config.logs.otlp.protocol).toBe('http/json');
   });
 
+  it('polls every host of OLLAMA_OTEL_SERVER_METRICS_HOSTS (a fleet), once each; ollamaServerMetrics.hosts wins', () => {
+    const fromEnv = resolveConfig(
+      {},
+      { OLLAMA_HOST: 'ignored:1', OLLAMA_OTEL_SERVER_METRICS_HOSTS: 'gpu-a:11434, http://gpu-b:8080,,gpu-a ' },
+    ).serverMetrics;
+    expect(fromEnv?.servers).toEqual([
+      { baseUrl: 'http://gpu-a:11434', address: 'gpu-a', port: 11434 },
+      { baseUrl: 'http://gpu-b:8080', address: 'gpu-b', port: 8080 },
+    ]);
+    expect(fromEnv?.baseUrl).toBe('http://gpu-a:11434');
+    const fromCode = resolveConfig(
+      { ollamaServerMetrics: { hosts: ['https://c.example'] } },
+      { OLLAMA_OTEL_SERVER_METRICS_HOSTS: 'gpu-a' },
+    ).serverMetrics;
+    expect(fromCode?.servers).toEqual([{ baseUrl: 'https://c.example:443', address: 'c.example', port: 443 }]);
+    const bad = resolveConfig({}, { OLLAMA_OTEL_SERVER_METRICS_HOSTS: 'gpu-a,ftp://x' });
+    expect(bad.serverMetrics).toBeUndefined();
+    expect(bad.warnings).toEqual([expect.stringMatching(/cannot parse the Ollama host.*ftp:\/\/x/)]);
+  });
+
   it('reads the Ollama host, poll settings and the API key', () => {
     const config = resolveConfig(
       {},
@@ -95,6 +116,7 @@ describe('resolveConfig: environment variables', () => {
       baseUrl: 'http://gpu-box:8080',
       address: 'gpu-box',
       port: 8080,
+      servers: [{ baseUrl: 'http://gpu-box:8080', address: 'gpu-box', port: 8080 }],
       minIntervalMillis: 0,
       timeoutMillis: 750,
       headers: { Authorization: 'Bearer secret' },

@@ -66,10 +66,10 @@ function captureDiag(): { messages: { level: string; text: string }[]; restore: 
 }
 
 function settings(double: { port: number }, overrides: Partial<ResolvedServerMetrics> = {}): ResolvedServerMetrics {
+  const server = { baseUrl: `http://127.0.0.1:${double.port}`, address: '127.0.0.1', port: double.port };
   return {
-    baseUrl: `http://127.0.0.1:${double.port}`,
-    address: '127.0.0.1',
-    port: double.port,
+    ...server,
+    servers: [server],
     minIntervalMillis: 0,
     timeoutMillis: 1000,
     headers: {},
@@ -411,5 +411,48 @@ describe('ModelTracker', () => {
     expect(counts(tracker)).toEqual({ a: [0, 1, 0], b: [2, 1, 1] });
     tracker.update(snapshot(5, true, []));
     expect(counts(tracker)).toEqual({ a: [0, 1, 0], b: [2, 2, 0] });
+  });
+});
+
+describe('several Ollama servers (ollamaServerMetrics.hosts)', () => {
+  it('labels every series with its server, and one server down does not hide the others', async () => {
+    const doubles = [await startOllamaDouble({ version: '0.13.5' }), await startOllamaDouble({ version: '0.12.0' })];
+    const gone = await startOllamaDouble({ version: '0.13.5' });
+    const goneServer = { baseUrl: gone.url, address: '127.0.0.1', port: gone.port };
+    await gone.close();
+    const servers = [...doubles.map((d) => ({ baseUrl: d.url, address: '127.0.0.1', port: d.port })), goneServer];
+    const reader = new TestReader();
+    const provider = new MeterProvider({ readers: [reader] });
+    const log = captureDiag();
+    const gauges = registerOllamaServerMetrics(provider.getMeter('test'), {
+      ...settings(doubles[0] as OllamaDouble),
+      servers,
+    });
+    try {
+      await new Ollama({ host: doubles[1]?.url }).chat({ model: 'qwen3', messages: [{ role: 'user', content: 'hi' }] });
+      const metrics = await collect(reader);
+      const up = metrics.get('ollama.up')?.points.map((p) => [p.attributes['server.port'], p.value]);
+      expect(up).toEqual(
+        expect.arrayContaining([
+          [doubles[0]?.port, 1],
+          [doubles[1]?.port, 1],
+          [gone.port, 0],
+        ]),
+      );
+      expect(up).toHaveLength(3);
+      const loaded = metrics.get('ollama.model.loaded')?.points ?? [];
+      expect(loaded.map((p) => [p.attributes['server.port'], p.attributes['ollama.model.name'], p.value])).toEqual([
+        [doubles[1]?.port, 'qwen3:latest', 1],
+      ]);
+      expect(value(metrics, 'ollama.up', { 'server.port': doubles[1]?.port })).toBe(1);
+      expect(
+        metrics.get('ollama.up')?.points.find((p) => p.attributes['server.port'] === doubles[1]?.port)?.attributes,
+      ).toMatchObject({ 'ollama.version': '0.12.0' });
+    } finally {
+      gauges.stop();
+      await provider.shutdown();
+      log.restore();
+      await Promise.all(doubles.map((d) => d.close()));
+    }
   });
 });
