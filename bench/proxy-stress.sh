@@ -15,11 +15,14 @@ CORES=$(nproc)
 LOGS=$(mktemp -d /tmp/proxy-stress.XXXXXX)
 
 busy=()
+suite=
 stop_busy() {
+  [ -n "$suite" ] && pkill -TERM -P "$suite" 2>/dev/null && kill "$suite" 2>/dev/null
   for pid in "${busy[@]}"; do kill "$pid" 2>/dev/null; done
   wait 2>/dev/null
 }
-trap stop_busy EXIT INT TERM
+trap stop_busy EXIT
+trap 'exit 130' INT TERM
 
 if command -v stress-ng >/dev/null 2>&1; then
   stress-ng --cpu "$CORES" --cpu-method loop --quiet &
@@ -41,7 +44,10 @@ for run in $(seq "$RUNS"); do
   # Each run's JSON summary in its own file: other vitest runs on the machine cannot overwrite it.
   RESULTS="$LOGS/run-$run.json"
   started=$(date +%s)
-  OLLAMA_OTEL_VITEST_JSON="$RESULTS" pnpm exec vitest run "${FILTER[@]}" >"$LOGS/run-$run.log" 2>&1
+  # In the background, so that a signal stops the script at once (bash runs traps only between commands).
+  OLLAMA_OTEL_VITEST_JSON="$RESULTS" pnpm exec vitest run "${FILTER[@]}" >"$LOGS/run-$run.log" 2>&1 &
+  suite=$!
+  wait "$suite"
   code=$?
   seconds=$(($(date +%s) - started))
   counts=$(node -e '
