@@ -75,9 +75,11 @@ const ARMS = [
 
 const chatBody = (stream) =>
   JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'Why is the sky blue?' }], stream });
+/** BENCH_SCALE multiplies the requests per client and round (more requests, steadier per-request CPU figures). */
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const WORKLOADS = [
-  { name: 'chat (non-streamed)', body: chatBody(false), perClient: 40, stream: false },
-  { name: `stream of ${CHUNKS} chunks`, body: chatBody(true), perClient: 4, stream: true },
+  { name: 'chat (non-streamed)', body: chatBody(false), perClient: 40 * SCALE, stream: false },
+  { name: `stream of ${CHUNKS} chunks`, body: chatBody(true), perClient: 4 * SCALE, stream: true },
 ];
 
 /** One request: latency (to the end of the body), time to first byte, body lines. */

@@ -334,7 +334,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseStart(
     controller: Dispatcher.DispatchController,
     status: number,
-    _headers: Record<string, string | string[] | undefined>,
+    headers: Record<string, string | string[] | undefined>,
   ): void {
     if (status >= 100 && status < 200 && status !== 101) return; // 100 Continue, 103 Early Hints: not forwarded.
     this.responded = true;
@@ -347,13 +347,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.badResponse(controller, `Ollama answered with an invalid status ${status}`);
       return;
     }
-    const rawHeaders = (controller.rawHeaders ?? []) as string[];
-    const contentType = headerValue(rawHeaders, 'content-type');
+    const type = headers['content-type'];
+    const contentType = Array.isArray(type) ? type.join(', ') : (type ?? '');
     const stripper = this.stripper !== undefined && status === 200 && contentType.includes('text/event-stream');
     if (!stripper) this.stripper = undefined;
     if (this.settings.draining()) res.shouldKeepAlive = false;
     try {
-      res.writeHead(status, downstreamResponseHeaders(rawHeaders.map(String), !stripper));
+      const raw = (controller.rawHeaders ?? []) as (string | Buffer)[];
+      res.writeHead(status, downstreamResponseHeaders(raw, headers.connection, !stripper));
     } catch (error) {
       this.badResponse(controller, `Ollama answered with headers that are not valid HTTP: ${(error as Error).message}`);
       return;
@@ -477,13 +478,6 @@ function propagationFields(): ReadonlySet<string> {
     propagationFieldsCache = { key, names: new Set(fields.map((field) => field.toLowerCase())) };
   }
   return propagationFieldsCache.names;
-}
-
-function headerValue(rawHeaders: readonly unknown[], name: string): string {
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (String(rawHeaders[i]).toLowerCase() === name) return String(rawHeaders[i + 1]);
-  }
-  return '';
 }
 
 function openAiModelList(body: unknown): unknown {

@@ -20,9 +20,9 @@ const HOP_BY_HOP = new Set([
 /** Request fields the proxy sets itself (or that only make sense on the client's connection). */
 const SET_BY_PROXY = new Set(['host', 'content-length', 'expect']);
 
-/** The lower-cased field names a `Connection` header lists (`Connection: close, X-Foo`). */
+/** The lower-cased field names a `Connection` header lists (`Connection: close, X-Foo`), beyond its options. */
 function connectionOptions(value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || ONLY_OPTION.test(value as string)) return undefined;
   const names = new Set<string>();
   for (const name of (Array.isArray(value) ? value.join(',') : value).split(',')) {
     const trimmed = name.trim().toLowerCase();
@@ -30,6 +30,9 @@ function connectionOptions(value: string | string[] | undefined): Set<string> | 
   }
   return names;
 }
+
+/** The usual `Connection` values: they name no other field. */
+const ONLY_OPTION = /^\s*(?:keep-alive|close)\s*$/i;
 
 /**
  * What the upstream request carries, as flat `[name, value, ...]` pairs in the client's order and spelling (so
@@ -60,19 +63,19 @@ export function upstreamRequestHeaders(
  * The upstream response's end-to-end fields as `[name, value]` pairs in their original order and spelling, for
  * `writeHead`. `Transfer-Encoding` is left to Node (it re-chunks when there is no `Content-Length`).
  */
-export function downstreamResponseHeaders(rawHeaders: readonly string[], keepLength: boolean): string[] {
-  const connection: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if ((rawHeaders[i] as string).toLowerCase() === 'connection') connection.push(rawHeaders[i + 1] as string);
-  }
-  const listed = connectionOptions(connection.length === 0 ? undefined : connection);
+export function downstreamResponseHeaders(
+  rawHeaders: readonly (string | Buffer)[],
+  connection: string | string[] | undefined,
+  keepLength: boolean,
+): string[] {
+  const listed = connectionOptions(connection);
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i] as string;
+    const name = String(rawHeaders[i]);
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
     if (!keepLength && lower === 'content-length') continue;
-    out.push(name, rawHeaders[i + 1] as string);
+    out.push(name, String(rawHeaders[i + 1]));
   }
   return out;
 }
