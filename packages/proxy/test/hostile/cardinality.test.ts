@@ -18,6 +18,9 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 const NAMES = 10_000;
+/** Made-up names sent before the heap is measured (they fill every bounded cache), and while it is. */
+const WARM_NAMES = 5_000;
+const MEASURED_NAMES = 20_000;
 const CONCURRENCY = 50;
 const MAX_UNLISTED = 20;
 
@@ -83,12 +86,14 @@ describe('10,000 distinct model names', () => {
         }),
       );
     };
-    // Known models first, then the first half of the names: every bounded cache (attribute sets, span names) is
-    // full by then, so what the second half adds is what names cost without a bound.
+    // Known models first, then 5,000 other names: every bounded cache (attribute sets, span names) is full by
+    // then, so what the 20,000 measured names add is what names cost: about 1.65 MiB without the bound, about
+    // 0.65 MiB with it (the in-process double and the test itself; the proxy alone stays flat, see bench/proxy-soak.mjs).
     await send(Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? 'llama3.2' : `warm-${i}`)));
-    await send(Array.from({ length: NAMES / 2 }, (_, i) => `m-${i}`));
+    await send(Array.from({ length: WARM_NAMES }, (_, i) => `w-${i}`));
     const before = heapAfterGc();
-    await send(Array.from({ length: NAMES / 2 }, (_, i) => `m-${NAMES / 2 + i}`));
+    await send(Array.from({ length: NAMES }, (_, i) => `m-${i}`));
+    await send(Array.from({ length: MEASURED_NAMES - NAMES }, (_, i) => `x-${i}`));
     await send(['llama3.2', 'qwen3:latest', 'gemma4']);
     heapGrowth = heapAfterGc() - before;
     agent.destroy();
@@ -102,7 +107,7 @@ describe('10,000 distinct model names', () => {
 
   it('keeps /metrics under 1 MiB and its scrape under 1 s, with the known models, <= 20 others and _OTHER', async () => {
     // Every request was forwarded: Ollama answered 404 to each made-up name.
-    expect(statuses.get(404)).toBe(NAMES + 100);
+    expect(statuses.get(404)).toBe(100 + WARM_NAMES + MEASURED_NAMES);
     expect(statuses.get(200)).toBe(103);
     const started = performance.now();
     const response = await fetch(`${proxy.url}/metrics`);
@@ -120,7 +125,7 @@ describe('10,000 distinct model names', () => {
     expect(others.filter((value) => value !== 'm-9999').length, others.join(', ')).toBeLessThanOrEqual(MAX_UNLISTED);
   });
 
-  it('does not grow the heap with the names: 5,000 more after GC, < 1 MiB', () => {
-    expect(heapGrowth, `${(heapGrowth / 1024 / 1024).toFixed(2)} MiB`).toBeLessThan(1024 * 1024);
+  it('does not grow the heap with the names: 20,000 more, after GC, < 1.1 MiB', () => {
+    expect(heapGrowth, `${(heapGrowth / 1024 / 1024).toFixed(2)} MiB`).toBeLessThan(1.1 * 1024 * 1024);
   });
 });
