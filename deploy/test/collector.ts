@@ -11,7 +11,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './prometheus.js';
+import { restartablePort } from './prometheus.js';
 import { checkTools, deployDir, skipReason, toolsDir } from './tools.js';
 import { parseYaml } from './yaml.js';
 
@@ -86,8 +86,9 @@ export async function loopbackConfig(config: any, targets: LoopbackTargets): Pro
   const grpc = c.receivers.otlp.protocols.grpc;
   const http = c.receivers.otlp.protocols.http;
   if (!/:4317$/.test(grpc.endpoint) || !/:4318$/.test(http.endpoint)) throw new Error('unexpected OTLP receiver ports');
-  grpc.endpoint = `127.0.0.1:${await freePort()}`;
-  http.endpoint = `127.0.0.1:${await freePort()}`;
+  // Tests stop and start collectors on the same ports.
+  grpc.endpoint = `127.0.0.1:${await restartablePort()}`;
+  http.endpoint = `127.0.0.1:${await restartablePort()}`;
   const backends: Record<string, string> = {
     'jaeger:4317': `127.0.0.1:${targets.traces}`,
     'http://prometheus:9090': targets.metrics,
@@ -100,7 +101,7 @@ export async function loopbackConfig(config: any, targets: LoopbackTargets): Pro
   }
   const prometheus = c.service.telemetry.metrics.readers[0].pull.exporter.prometheus;
   prometheus.host = '127.0.0.1';
-  prometheus.port = await freePort();
+  prometheus.port = await restartablePort();
   return c;
 }
 

@@ -92,6 +92,38 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A free port for a server that is stopped and started again on the same port. `freePort()` hands out ports of
+ * the kernel's ephemeral range, which any outgoing connection may take while the server is down (a restarted
+ * collector then failed with "address already in use"); this one comes from below that range, which the kernel
+ * never assigns by itself.
+ */
+export async function restartablePort(): Promise<number> {
+  const low = ephemeralRangeStart();
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port between 10000 and ${low}`);
+}
+
+function ephemeralRangeStart(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 11_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 function setGlobal(config: string, key: string, value: string | undefined): string {
   if (!value) return config;
   const pattern = new RegExp(`^(\\s+${key}:\\s*)\\S+`, 'm');
